@@ -2,10 +2,18 @@ package main
 
 import (
 	"context"
-	"errors"
 )
 
-// runEval is being written; see the issue tracker.
+// runEval dispatches "eval safety" and "eval privacy".
 func runEval(ctx context.Context, args []string) error {
-	return errors.New("not available in this build yet")
+	if len(args) == 0 {
+		return usagef("usage: peerllm eval safety|privacy --data FILE")
+	}
+	switch args[0] {
+	case "safety":
+		return runEvalSafety(ctx, args[1:])
+	case "privacy":
+		return runEvalPrivacy(ctx, args[1:])
+	}
+	return usagef("unknown eval %q (want safety or privacy)", args[0])
 }

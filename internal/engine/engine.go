@@ -62,6 +62,10 @@ type Request struct {
 	// this host or another one. Generation resumes after them exactly as if
 	// this engine had produced them itself; they are not emitted again.
 	Continue []int `json:"continue,omitempty"`
+	// ContinueText is the decoded text of Continue, for engines that cannot
+	// take token ids (HTTP engines append it to the prompt). The built-in
+	// engine uses Continue and ignores it.
+	ContinueText string `json:"continue_text,omitempty"`
 	// MaxTokens is how many new tokens this call may produce beyond Continue;
 	// 0 means until end of sequence or a full context.
 	MaxTokens int      `json:"max_tokens,omitempty"`
