@@ -1,0 +1,187 @@
+package llama
+
+import (
+	"math"
+
+	"github.com/peerllm/peerllm/internal/engine/gguf"
+)
+
+// state is the scratch memory and KV cache of one generation slot.
+type state struct {
+	x, xb, xb2 []float32 // dim
+	hb, hb2    []float32 // hidden
+	q, k, v    []float32 // dim, kvDim, kvDim
+	att        []float32 // ctx
+	logits     []float32 // vocab
+	cos, sin   []float32 // ropeDim/2
+	// keys and vals hold, per layer, positions × kvDim floats; they grow in
+	// chunks up to the context length so a small request stays small.
+	keys, vals [][]float32
+	capPos     int // positions allocated in keys/vals
+	maxPos     int // context length
+	pool       *gguf.Pool
+}
+
+// newState allocates a slot's buffers; its pool runs the matrix products
+// (a Pool serialises its calls, so each slot has its own).
+func newState(c config, ctx, threads int) *state {
+	s := &state{pool: gguf.NewPool(threads),
+		x: make([]float32, c.dim), xb: make([]float32, c.dim), xb2: make([]float32, c.dim),
+		hb: make([]float32, c.hidden), hb2: make([]float32, c.hidden),
+		q: make([]float32, c.dim), k: make([]float32, c.kvDim()), v: make([]float32, c.kvDim()),
+		att: make([]float32, ctx), logits: make([]float32, c.vocab),
+		cos: make([]float32, c.ropeDim/2), sin: make([]float32, c.ropeDim/2),
+		keys: make([][]float32, c.layers), vals: make([][]float32, c.layers),
+		maxPos: ctx,
+	}
+	return s
+}
+
+// reserve makes room in the KV cache for positions [0, n).
+func (s *state) reserve(c config, n int) {
+	if n <= s.capPos {
+		return
+	}
+	newCap := max(n, min(s.maxPos, max(256, 2*s.capPos)))
+	kv := c.kvDim()
+	for l := range s.keys {
+		k := make([]float32, newCap*kv)
+		copy(k, s.keys[l])
+		s.keys[l] = k
+		v := make([]float32, newCap*kv)
+		copy(v, s.vals[l])
+		s.vals[l] = v
+	}
+	s.capPos = newCap
+}
+
+// rmsnorm writes weight * (x / rms(x)) to o, in llama2.c's float order.
+func rmsnorm(o, x, weight []float32, eps float32) {
+	var ss float32
+	for _, v := range x {
+		ss += v * v
+	}
+	ss /= float32(len(x))
+	ss += eps
+	ss = 1 / float32(math.Sqrt(float64(ss)))
+	for j := range o {
+		o[j] = weight[j] * (ss * x[j])
+	}
+}
+
+func expf(x float32) float32 { return float32(math.Exp(float64(x))) }
+
+// softmax normalises x in place.
+func softmax(x []float32) {
+	maxv := x[0]
+	for _, v := range x[1:] {
+		if v > maxv {
+			maxv = v
+		}
+	}
+	var sum float32
+	for i, v := range x {
+		e := expf(v - maxv)
+		x[i] = e
+		sum += e
+	}
+	for i := range x {
+		x[i] /= sum
+	}
+}
+
+// matvec computes out = w · x on the slot's pool.
+func (s *state) matvec(w matrix, x, out []float32) {
+	s.pool.MatVec(w.typ, w.data, w.rows, w.cols, x, out)
+}
+
+// rope rotates adjacent pairs (v[2i], v[2i+1]) of each head by pos·freq[i],
+// as llama2.c and llama.cpp's normal mode do.
+func (m *model) rope(s *state, vec []float32, heads int) {
+	hd, rd := m.cfg.headDim, m.cfg.ropeDim
+	for h := 0; h < heads; h++ {
+		v := vec[h*hd : h*hd+rd]
+		for i := 0; i < rd/2; i++ {
+			fcr, fci := s.cos[i], s.sin[i]
+			v0, v1 := v[2*i], v[2*i+1]
+			v[2*i] = v0*fcr - v1*fci
+			v[2*i+1] = v0*fci + v1*fcr
+		}
+	}
+}
+
+// forward feeds token at position pos and, if wantLogits, leaves the next
+// token's logits in s.logits.
+func (m *model) forward(s *state, token, pos int, wantLogits bool) error {
+	c := m.cfg
+	s.reserve(c, pos+1)
+	if err := m.w.embed.row(token, s.x); err != nil {
+		return err
+	}
+	for i, f := range m.freqs {
+		val := float32(pos) * f
+		s.cos[i] = float32(math.Cos(float64(val)))
+		s.sin[i] = float32(math.Sin(float64(val)))
+	}
+	kvDim := c.kvDim()
+	hd := c.headDim
+	group := c.heads / c.kvHeads
+	scale := float32(math.Sqrt(float64(hd)))
+	for l := range m.w.layers {
+		ly := &m.w.layers[l]
+		rmsnorm(s.xb, s.x, ly.attnNorm, c.eps)
+		kc := s.keys[l][pos*kvDim : (pos+1)*kvDim]
+		vc := s.vals[l][pos*kvDim : (pos+1)*kvDim]
+		s.matvec(ly.wq, s.xb, s.q)
+		s.matvec(ly.wk, s.xb, kc)
+		s.matvec(ly.wv, s.xb, vc)
+		m.rope(s, s.q, c.heads)
+		m.rope(s, kc, c.kvHeads)
+
+		keys, vals := s.keys[l], s.vals[l]
+		for h := 0; h < c.heads; h++ {
+			q := s.q[h*hd : (h+1)*hd]
+			att := s.att[:pos+1]
+			off := (h / group) * hd
+			for t := 0; t <= pos; t++ {
+				k := keys[t*kvDim+off : t*kvDim+off+hd]
+				var score float32
+				for i, qv := range q {
+					score += qv * k[i]
+				}
+				att[t] = score / scale
+			}
+			softmax(att)
+			xb := s.xb[h*hd : (h+1)*hd]
+			clear(xb)
+			for t, a := range att {
+				v := vals[t*kvDim+off : t*kvDim+off+hd]
+				for i := range xb {
+					xb[i] += a * v[i]
+				}
+			}
+		}
+		s.matvec(ly.wo, s.xb, s.xb2)
+		for i := range s.x {
+			s.x[i] += s.xb2[i]
+		}
+
+		rmsnorm(s.xb, s.x, ly.ffnNorm, c.eps)
+		s.matvec(ly.gate, s.xb, s.hb)
+		s.matvec(ly.up, s.xb, s.hb2)
+		for i, v := range s.hb {
+			v = v * (1 / (1 + expf(-v)))
+			s.hb[i] = v * s.hb2[i]
+		}
+		s.matvec(ly.down, s.hb, s.xb)
+		for i := range s.x {
+			s.x[i] += s.xb[i]
+		}
+	}
+	if !wantLogits {
+		return nil
+	}
+	rmsnorm(s.x, s.x, m.w.outNorm, c.eps)
+	s.matvec(m.w.output, s.x, s.logits)
+	return nil
+}
