@@ -15,7 +15,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"database/sql"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -258,7 +257,8 @@ func OpenOptions(ctx context.Context, db *store.DB, log *slog.Logger, opt Option
 			return nil, fmt.Errorf("load hosts: %w", err)
 		}
 		e := authEntry{owner: owner, status: status, suspendedUntil: fromMillis(until)}
-		if b, err := hex.DecodeString(hash); err == nil && len(b) == sha256.Size {
+		// fabric.HashSecret format: "sha256:" + hex.
+		if b, err := hex.DecodeString(strings.TrimPrefix(hash, "sha256:")); err == nil && len(b) == sha256.Size {
 			copy(e.hash[:], b)
 		}
 		r.auth[id] = e
@@ -292,11 +292,11 @@ func (r *Registry) AddHost(ctx context.Context, spec HostSpec) (Host, string, er
 		return Host{}, "", fmt.Errorf("%w: tier must be %q or %q", ErrInvalid, TierStandard, TierEnterprise)
 	}
 	id := newID(spec.Name)
-	secret := newSecret()
+	secret := fabric.NewSecret()
 	sum := sha256.Sum256([]byte(secret))
 	now := r.now()
 	_, err := r.db.ExecContext(ctx, r.db.Rebind(`INSERT INTO hosts (id, name, owner, region, tier, secret_hash, status, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), id, spec.Name, spec.Owner, spec.Region, spec.Tier, hex.EncodeToString(sum[:]), StatusActive, now.UnixMilli())
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), id, spec.Name, spec.Owner, spec.Region, spec.Tier, fabric.HashSecret(secret), StatusActive, now.UnixMilli())
 	if err != nil {
 		return Host{}, "", fmt.Errorf("add host: %w", err)
 	}
@@ -538,12 +538,6 @@ func newID(name string) string {
 		suffix[i] = alphabet[int(c)%len(alphabet)]
 	}
 	return slug + "-" + string(suffix)
-}
-
-func newSecret() string {
-	var b [24]byte
-	rand.Read(b[:])
-	return "phs_" + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 func fromMillis(ms int64) time.Time {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerllm/peerllm/internal/fabric"
 	"github.com/peerllm/peerllm/internal/registry"
 	"github.com/peerllm/peerllm/internal/store"
 )
@@ -53,10 +54,8 @@ func TestAddVerifyRemove(t *testing.T) {
 	if h.Tier != registry.TierStandard || h.Status != registry.StatusActive || h.Owner != "alice" {
 		t.Fatalf("host = %+v", h)
 	}
-	for _, c := range h.ID {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			t.Fatalf("id %q has %q, want [a-z0-9-]", h.ID, c)
-		}
+	if !fabric.ValidHostID(h.ID) {
+		t.Fatalf("id %q is not a valid host id", h.ID)
 	}
 	tests := []struct {
 		name, id, secret string
