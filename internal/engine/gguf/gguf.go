@@ -480,8 +480,8 @@ func (r *reader) tensorInfo(i uint64) (TensorInfo, uint64, error) {
 		return TensorInfo{}, 0, err
 	}
 	hi, nbytes := bits.Mul64(elems/uint64(tr.blockSize), uint64(tr.blockBytes))
-	if hi != 0 || nbytes > uint64(len(r.b)) {
-		return fail("%d %s elements need more bytes than the whole file (%d)", elems, t.Type, len(r.b))
+	if hi != 0 {
+		return fail("byte size of %d %s elements overflows", elems, t.Type)
 	}
 	return t, nbytes, nil
 }

@@ -1,0 +1,131 @@
+package gguf
+
+import (
+	"fmt"
+	"sync"
+)
+
+// parallelMin is the number of weight elements below which MatVec runs on the
+// calling goroutine: waking workers costs microseconds, more than a small
+// matrix takes (stories260K's 64-wide layers are far below it).
+const parallelMin = 1 << 15
+
+// Pool runs matrix-vector products on a fixed set of worker goroutines it
+// owns. NewPool starts them; Close stops them and waits. MatVec calls on one
+// Pool are serialized; use one Pool per concurrently running model.
+// A nil *Pool is valid and computes on the calling goroutine.
+type Pool struct {
+	threads int
+	mu      sync.Mutex // held for a whole MatVec
+	start   []chan struct{}
+	done    sync.WaitGroup // one count per worker busy with the current job
+	exited  sync.WaitGroup // one count per live worker
+	job     job
+	closed  bool
+}
+
+// job is the MatVec in flight, written before workers are signalled.
+type job struct {
+	kern     rowDot
+	w        []byte
+	rowBytes int
+	rows     int
+	parts    int
+	x, out   []float32
+}
+
+// NewPool starts a pool computing on threads goroutines in all: the caller of
+// MatVec and threads-1 workers. threads < 1 means 1.
+func NewPool(threads int) *Pool {
+	threads = max(threads, 1)
+	p := &Pool{threads: threads, start: make([]chan struct{}, threads-1)}
+	for i := range p.start {
+		p.start[i] = make(chan struct{})
+		p.exited.Add(1)
+		go p.worker(i+1, p.start[i])
+	}
+	return p
+}
+
+// Threads returns the number of goroutines a large MatVec uses.
+func (p *Pool) Threads() int {
+	if p == nil {
+		return 1
+	}
+	return p.threads
+}
+
+func (p *Pool) worker(part int, start <-chan struct{}) {
+	defer p.exited.Done()
+	for range start {
+		p.job.run(part)
+		p.done.Done()
+	}
+}
+
+// run computes the rows of part i of the job.
+func (j *job) run(i int) {
+	lo, hi := j.rows*i/j.parts, j.rows*(i+1)/j.parts
+	cols := len(j.x)
+	for r := lo; r < hi; r++ {
+		j.out[r] = j.kern(j.w[r*j.rowBytes:(r+1)*j.rowBytes], j.x[:cols])
+	}
+}
+
+// Close stops the workers and waits for them. It is idempotent; MatVec must
+// not be called after Close.
+func (p *Pool) Close() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.closed = true
+	for _, c := range p.start {
+		close(c)
+	}
+	p.exited.Wait()
+}
+
+// MatVec computes out[r] = dot(row r of w, x) for a rows×cols matrix w stored
+// row after row in format t (a GGUF tensor with Dims [cols, rows]). The
+// weights stay encoded; the dot product works block by block with float32
+// activations. len(x) must be cols, len(out) at least rows, and cols a
+// multiple of t's block size. MatVec does not allocate. It panics if t is not
+// supported or the slices are too short: the caller checks types when it loads
+// a model.
+func (p *Pool) MatVec(t Type, w []byte, rows, cols int, x []float32, out []float32) {
+	kern := kernel(t)
+	if kern == nil {
+		panic(fmt.Sprintf("gguf: MatVec: unsupported type %s", t))
+	}
+	rb, err := RowBytes(t, cols)
+	if err != nil {
+		panic("gguf: MatVec: " + err.Error())
+	}
+	if rows < 0 || len(x) != cols || len(out) < rows || len(w) < rows*rb {
+		panic(fmt.Sprintf("gguf: MatVec %s %dx%d: have %d weight bytes, %d inputs, %d outputs", t, rows, cols, len(w), len(x), len(out)))
+	}
+	j := job{kern: kern, w: w, rowBytes: rb, rows: rows, parts: 1, x: x, out: out}
+	if p == nil || p.threads == 1 || rows*cols < parallelMin || rows < 2 {
+		j.run(0)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		panic("gguf: MatVec on a closed Pool")
+	}
+	j.parts = min(p.threads, rows)
+	p.job = j
+	p.done.Add(j.parts - 1)
+	for i := 1; i < j.parts; i++ {
+		p.start[i-1] <- struct{}{}
+	}
+	p.job.run(0)
+	p.done.Wait()
+	p.job = job{} // drop references to the caller's slices
+}
