@@ -165,10 +165,18 @@ func TestMatVecPanics(t *testing.T) {
 		name string
 		f    func()
 	}{
-		{"unsupported", func() { (*gguf.Pool)(nil).MatVec(gguf.TypeIQ2_XXS, make([]byte, 66), 1, 256, make([]float32, 256), make([]float32, 1)) }},
-		{"partial block", func() { (*gguf.Pool)(nil).MatVec(gguf.TypeQ8_0, make([]byte, 34), 1, 16, make([]float32, 16), make([]float32, 1)) }},
-		{"short weights", func() { (*gguf.Pool)(nil).MatVec(gguf.TypeQ8_0, make([]byte, 34), 2, 32, make([]float32, 32), make([]float32, 2)) }},
-		{"short out", func() { (*gguf.Pool)(nil).MatVec(gguf.TypeF32, make([]byte, 8), 2, 1, make([]float32, 1), make([]float32, 1)) }},
+		{"unsupported", func() {
+			(*gguf.Pool)(nil).MatVec(gguf.TypeIQ2_XXS, make([]byte, 66), 1, 256, make([]float32, 256), make([]float32, 1))
+		}},
+		{"partial block", func() {
+			(*gguf.Pool)(nil).MatVec(gguf.TypeQ8_0, make([]byte, 34), 1, 16, make([]float32, 16), make([]float32, 1))
+		}},
+		{"short weights", func() {
+			(*gguf.Pool)(nil).MatVec(gguf.TypeQ8_0, make([]byte, 34), 2, 32, make([]float32, 32), make([]float32, 2))
+		}},
+		{"short out", func() {
+			(*gguf.Pool)(nil).MatVec(gguf.TypeF32, make([]byte, 8), 2, 1, make([]float32, 1), make([]float32, 1))
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
