@@ -1,6 +1,8 @@
 package gguf_test
 
 import (
+	"flag"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -118,15 +120,18 @@ func TestParseTruncated(t *testing.T) {
 	}
 }
 
-func TestParseBad(t *testing.T) {
+type badCase struct {
+	name string
+	data []byte
+	want string
+}
+
+// badCases are malformed files and the error each must give.
+func badCases() []badCase {
 	huge := uint64(1) << 60
 	withKV := func(kvs ...kvEnc) fileSpec { s := validSpec(); s.kvs = kvs; return s }
 	withTensor := func(ts tensorSpec) fileSpec { s := validSpec(); s.tensors = []tensorSpec{ts}; return s }
-	cases := []struct {
-		name string
-		data []byte
-		want string
-	}{
+	return []badCase{
 		{"empty", nil, "too short"},
 		{"wrong magic", fileSpec{magic: "GGML", version: 3}.bytes(), "bad magic"},
 		{"version 1", fileSpec{version: 1}.bytes(), "version 1 is not supported"},
@@ -190,7 +195,10 @@ func TestParseBad(t *testing.T) {
 			return e.Bytes()
 		}(), "tensor 0 name length 1152921504606846976"},
 	}
-	for _, c := range cases {
+}
+
+func TestParseBad(t *testing.T) {
+	for _, c := range badCases() {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := gguf.Parse(c.data)
 			if err == nil {
@@ -292,8 +300,42 @@ func TestTypes(t *testing.T) {
 	}
 }
 
+var updateCorpus = flag.Bool("update-corpus", false, "rewrite testdata/fuzz/FuzzParse from the valid and bad test files")
+
+// TestFuzzCorpus keeps the checked-in seed corpus in step with the generated
+// test files: run with -update-corpus to rewrite it.
+func TestFuzzCorpus(t *testing.T) {
+	seeds := map[string][]byte{}
+	for _, v := range []uint32{2, 3} {
+		s := validSpec()
+		s.version = v
+		seeds[fmt.Sprintf("valid-v%d", v)] = s.bytes()
+	}
+	for _, c := range badCases() {
+		seeds["bad-"+strings.ReplaceAll(c.name, " ", "-")] = c.data
+	}
+	dir := filepath.Join("testdata", "fuzz", "FuzzParse")
+	for name, data := range seeds {
+		path := filepath.Join(dir, name)
+		content := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)
+		if *updateCorpus {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := os.ReadFile(path)
+		if err != nil || string(got) != content {
+			t.Errorf("seed %s is missing or stale (run go test -run TestFuzzCorpus -update-corpus): %v", path, err)
+		}
+	}
+}
+
 func FuzzParse(f *testing.F) {
-	f.Add(validSpec().bytes())
+	// The seeds are in testdata/fuzz/FuzzParse (see TestFuzzCorpus).
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := gguf.Parse(data)
 		if err != nil {
