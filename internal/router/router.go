@@ -1,0 +1,210 @@
+// Package router scores hosts and chooses the main and backup host for a task.
+// It is pure policy: no I/O, no clock, no goroutines. The dispatcher feeds it
+// the live hosts with their measured figures and runs what it picks.
+//
+// Only orchestrator packages import it (dispatch, and anything that wants to
+// explain a routing decision).
+package router
+
+import (
+	"math/rand/v2"
+	"slices"
+	"time"
+)
+
+// Candidate is one live host that serves the model, as the router sees it.
+type Candidate struct {
+	ID     string
+	Owner  string // backups come from another owner (an independent failure domain)
+	Region string
+	Tier   string // "standard" or "enterprise"
+	// TTFT and MsPerToken are EWMAs of what the orchestrator measured; zero
+	// means not measured yet (the router assumes the median of the others).
+	TTFT       time.Duration
+	MsPerToken float64
+	Successes  int64
+	Failures   int64
+	InFlight   int // tasks running on the host now
+	Capacity   int // concurrent tasks it accepts; <= 0 means 1
+	RTT        time.Duration
+	Strikes    int // recent strikes (a warned host is less preferred)
+}
+
+// Want says what the task needs and prefers.
+type Want struct {
+	Tokens int    // tokens the task is expected to produce (weighs ms/token against TTFT); 0 means 16
+	Region string // preferred region (the orchestrator's); "" means any
+	Tier   string // "enterprise" prefers enterprise hosts; "" means any
+	// Exclude lists hosts not to use (they already failed this request).
+	Exclude map[string]bool
+}
+
+// Choice is the result of Choose: indexes into the candidates, -1 for none.
+type Choice struct {
+	Main, Backup int
+	// Full is set when every usable candidate was at capacity, so Main is -1.
+	Full bool
+}
+
+// Tunables of the score. They are expressed as multipliers of the expected
+// latency in milliseconds, so they compose and stay explainable.
+const (
+	// NearEqual is how far (as a ratio of the best score) a host may be and
+	// still be a power-of-two-choices candidate.
+	NearEqual = 1.25
+	// defaultTTFT and defaultMsPerToken stand in when no host was measured.
+	defaultTTFT       = 200 * time.Millisecond
+	defaultMsPerToken = 20.0
+	// priorTasks is how many successful tasks a new host is assumed to have,
+	// so one early failure does not bury it (a Beta prior on the failure rate).
+	priorTasks        = 20
+	failurePenalty    = 4.0  // score × (1 + 4·failure rate)
+	strikePenalty     = 0.5  // score × (1 + 0.5·strikes)
+	regionPenalty     = 0.15 // score × 1.15 outside the preferred region
+	enterpriseBonus   = 0.5  // score × 0.5 for an enterprise host when enterprise is preferred
+	sameRegionBackup  = 0.10 // a backup in the main's region scores × 1.10
+	defaultTaskTokens = 16
+)
+
+// Score is c's expected cost in milliseconds for a task of w.Tokens tokens,
+// inflated by load, failure history, strikes and region, deflated by a
+// preferred tier. Lower is better. prior fills unmeasured figures.
+func Score(c Candidate, w Want, prior Candidate) float64 {
+	ttft, mpt := c.TTFT, c.MsPerToken
+	if ttft <= 0 {
+		ttft = prior.TTFT
+	}
+	if mpt <= 0 {
+		mpt = prior.MsPerToken
+	}
+	tokens := w.Tokens
+	if tokens <= 0 {
+		tokens = defaultTaskTokens
+	}
+	ms := float64(ttft+c.RTT)/float64(time.Millisecond) + mpt*float64(tokens)
+	if ms < 0.01 {
+		ms = 0.01
+	}
+	capacity := max(c.Capacity, 1)
+	ms *= 1 + float64(c.InFlight)/float64(capacity)
+	failRate := float64(c.Failures) / float64(c.Successes+c.Failures+priorTasks)
+	ms *= 1 + failurePenalty*failRate
+	ms *= 1 + strikePenalty*float64(c.Strikes)
+	if w.Region != "" && c.Region != w.Region {
+		ms *= 1 + regionPenalty
+	}
+	if w.Tier == "enterprise" && c.Tier == "enterprise" {
+		ms *= enterpriseBonus
+	}
+	return ms
+}
+
+// Prior returns the figures assumed for an unmeasured host: the (lower) median of
+// the measured candidates, optimistic so a new host gets a chance to be measured, or defaults when none is measured.
+func Prior(cands []Candidate) Candidate {
+	var ttfts []time.Duration
+	var mpts []float64
+	for _, c := range cands {
+		if c.TTFT > 0 {
+			ttfts = append(ttfts, c.TTFT)
+		}
+		if c.MsPerToken > 0 {
+			mpts = append(mpts, c.MsPerToken)
+		}
+	}
+	p := Candidate{TTFT: defaultTTFT, MsPerToken: defaultMsPerToken}
+	if len(ttfts) > 0 {
+		slices.Sort(ttfts)
+		p.TTFT = ttfts[(len(ttfts)-1)/2]
+	}
+	if len(mpts) > 0 {
+		slices.Sort(mpts)
+		p.MsPerToken = mpts[(len(mpts)-1)/2]
+	}
+	return p
+}
+
+// Choose picks a main and a backup among cands. The main is drawn by power of
+// two choices among hosts within NearEqual of the best score (so one fast
+// host is not stampeded); the backup is the best from another owner (and,
+// other things equal, another region), else another host of the same owner,
+// else none. Excluded hosts and hosts at capacity are never chosen. rng may
+// be nil (then the first near-equal wins, which tests use for determinism).
+func Choose(cands []Candidate, w Want, rng *rand.Rand) Choice {
+	prior := Prior(cands)
+	scores := make([]float64, len(cands))
+	usable, full := 0, 0
+	for i, c := range cands {
+		scores[i] = -1
+		if w.Exclude[c.ID] {
+			continue
+		}
+		usable++
+		if c.InFlight >= max(c.Capacity, 1) {
+			full++
+			continue
+		}
+		scores[i] = Score(c, w, prior)
+	}
+	ch := Choice{Main: pick(cands, scores, rng), Backup: -1}
+	if ch.Main < 0 {
+		ch.Full = usable > 0 && full == usable
+		return ch
+	}
+	main := cands[ch.Main]
+	other := make([]float64, len(cands))
+	same := make([]float64, len(cands))
+	for i, s := range scores {
+		other[i], same[i] = -1, -1
+		if s < 0 || i == ch.Main {
+			continue
+		}
+		if cands[i].Owner != main.Owner || main.Owner == "" {
+			if cands[i].Region == main.Region && main.Region != "" {
+				s *= 1 + sameRegionBackup
+			}
+			other[i] = s
+		} else {
+			same[i] = s
+		}
+	}
+	if ch.Backup = pick(cands, other, rng); ch.Backup < 0 {
+		ch.Backup = pick(cands, same, rng)
+	}
+	return ch
+}
+
+// pick draws among the near-best scores (negative scores are unusable) by
+// power of two choices: of two random near-equals, the less loaded wins.
+func pick(cands []Candidate, scores []float64, rng *rand.Rand) int {
+	best := -1
+	for i, s := range scores {
+		if s >= 0 && (best < 0 || s < scores[best]) {
+			best = i
+		}
+	}
+	if best < 0 || rng == nil {
+		return best
+	}
+	var near []int
+	for i, s := range scores {
+		if s >= 0 && s <= scores[best]*NearEqual {
+			near = append(near, i)
+		}
+	}
+	if len(near) < 2 {
+		return best
+	}
+	a := near[rng.IntN(len(near))]
+	b := near[rng.IntN(len(near)-1)]
+	if b == a {
+		b = near[len(near)-1]
+	}
+	la, lb := load(cands[a]), load(cands[b])
+	if lb < la {
+		return b
+	}
+	return a // a is itself random, so ties are shared fairly
+}
+
+func load(c Candidate) float64 { return float64(c.InFlight) / float64(max(c.Capacity, 1)) }
