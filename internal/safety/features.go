@@ -1,0 +1,177 @@
+package safety
+
+import (
+	"math"
+)
+
+// A feature is a hashed bucket index and its value.
+type feature struct {
+	idx uint32
+	val float32
+}
+
+// Hash namespaces keep word, bigram, character and rule features apart.
+const (
+	nsWord uint64 = 0x9e3779b97f4a7c15
+	nsBi   uint64 = 0xc2b2ae3d27d4eb4f
+	nsChar uint64 = 0x165667b19e3779f9
+	nsRule uint64 = 0x27d4eb2f165667c5
+)
+
+func hashBytes(seed uint64, b []byte) uint64 {
+	h := seed ^ 0xcbf29ce484222325
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 0x100000001b3
+	}
+	return mix(h)
+}
+
+func mix(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	return h
+}
+
+// ruleSummary is what the lexicon and intent rules found in one window; it
+// feeds rule features and the derived sub-categories.
+type ruleSummary struct {
+	doc   [numLex]int // matches per class over the window
+	benignUse int     // violent verbs aimed at harmless targets (kill a process)
+	// pairs[m][t]: modifier class m and topic class t in the same sentence.
+	pairs [numLex][numLex]bool
+}
+
+// topics are the lexicon classes that carry harm; modifiers change what a
+// topic means (asked for, fiction, discussion...).
+var topics = []lexClass{lxSexExplicit, lxSexMild, lxMinor, lxGroup, lxSlur, lxDehuman, lxThreat, lxViolence, lxGore, lxSelfHarm, lxWeapon, lxDrug, lxHack, lxFraud, lxInsult, lxMalice, lxDisinfo, lxPrivacy}
+var modifiers = []lexClass{lxRequest, lxFiction, lxDiscuss, lxSafety, lxFirstPerson, lxSelf, lxSecond, lxBenignTarget, lxMalice, lxMinor, lxGroup}
+
+const topicMask = 1<<lxSexExplicit | 1<<lxSexMild | 1<<lxMinor | 1<<lxGroup | 1<<lxSlur | 1<<lxDehuman | 1<<lxThreat | 1<<lxViolence | 1<<lxGore | 1<<lxSelfHarm | 1<<lxWeapon | 1<<lxDrug | 1<<lxHack | 1<<lxFraud | 1<<lxInsult | 1<<lxMalice | 1<<lxDisinfo | 1<<lxPrivacy
+
+// harmfulOnUse are the classes a violent verb stops carrying when its object
+// is harmless ("kill the process", "shoot a photo", "hack together a script").
+const harmfulOnUse = 1<<lxViolence | 1<<lxThreat | 1<<lxWeapon | 1<<lxHack | 1<<lxSelfHarm | 1<<lxGore | 1<<lxFraud | 1<<lxDrug
+
+// scan runs the lexicons over d and fills rs. ents is scratch space.
+func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []lexEntry {
+	*rs = ruleSummary{}
+	n := d.words()
+	ents = ents[:0]
+	// ents[3*i+k]: classes of the phrase of k+1 words starting at word i.
+	for i := 0; i < n; i++ {
+		for k := 0; k < 3; k++ {
+			var e lexEntry
+			if i+k < n {
+				e = lex[string(d.sbuf[d.sstart[i]:d.send[i+k]])]
+			}
+			ents = append(ents, e)
+		}
+	}
+	var sent lexEntry
+	flushSent := func() {
+		for _, m := range modifiers {
+			if sent&(1<<m) == 0 {
+				continue
+			}
+			for _, t := range topics {
+				if t != m && sent&(1<<t) != 0 {
+					rs.pairs[m][t] = true
+				}
+			}
+		}
+		sent = 0
+	}
+	for i := 0; i < n; i++ {
+		if d.sent[i] && i > 0 {
+			flushSent()
+		}
+		var here lexEntry
+		for k := 0; k < 3; k++ {
+			here |= ents[3*i+k]
+		}
+		if here&(1<<lxHomonymVerb) != 0 {
+			// A harmless object within the next three words defuses the verb.
+			benign := false
+			for j := i + 1; j <= i+3 && j < n && !benign; j++ {
+				for k := 0; k < 3; k++ {
+					if ents[3*j+k]&(1<<lxBenignTarget) != 0 {
+						benign = true
+					}
+				}
+			}
+			if benign {
+				here &^= harmfulOnUse
+				rs.benignUse++
+			}
+		}
+		for c := lexClass(0); c < numLex; c++ {
+			if here&(1<<c) != 0 {
+				rs.doc[c]++
+			}
+		}
+		sent |= here
+	}
+	flushSent()
+	return ents
+}
+
+// featurize appends the model's features for d to fs: word unigrams and
+// bigrams over stems, character 4-grams over the normalised words (values
+// scaled so the n-gram vector has unit length whatever the text's length),
+// and rule features from rs.
+func featurize(fs []feature, d *doc, rs *ruleSummary, mask uint32) []feature {
+	fs = fs[:0]
+	n := d.words()
+	// Character 4-grams over " w1 w2 ... ", words separated by one space.
+	nc := len(d.buf) + 2 - 3
+	if nc < 0 {
+		nc = 0
+	}
+	total := n + max(n-1, 0) + nc
+	if total == 0 {
+		total = 1
+	}
+	v := float32(1 / math.Sqrt(float64(total)))
+	for i := 0; i < n; i++ {
+		fs = append(fs, feature{uint32(hashBytes(nsWord, d.stem(i))) & mask, v})
+		if i+1 < n {
+			fs = append(fs, feature{uint32(hashBytes(nsBi, d.sbuf[d.sstart[i]:d.send[i+1]])) & mask, v})
+		}
+	}
+	buf := d.buf
+	get := func(i int) uint64 {
+		if i < 0 || i >= len(buf) {
+			return ' '
+		}
+		return uint64(buf[i])
+	}
+	for i := -1; i+3 <= len(buf); i++ {
+		g := get(i) | get(i+1)<<8 | get(i+2)<<16 | get(i+3)<<24
+		fs = append(fs, feature{uint32(mix(g^nsChar)) & mask, v})
+	}
+	// Rule features.
+	rule := func(a, b uint64) {
+		fs = append(fs, feature{uint32(mix(nsRule^(a*0x9e3779b1+b+1))) & mask, 1})
+	}
+	for c := lexClass(0); c < numLex; c++ {
+		if k := rs.doc[c]; k > 0 {
+			rule(uint64(c), 1000)
+			if k >= 3 {
+				rule(uint64(c), 1001)
+			}
+		}
+	}
+	if rs.benignUse > 0 {
+		rule(1002, 1002)
+	}
+	for _, m := range modifiers {
+		for _, t := range topics {
+			if rs.pairs[m][t] {
+				rule(uint64(m)+1, uint64(t)+2000)
+			}
+		}
+	}
+	return fs
+}

@@ -1,0 +1,169 @@
+package safety
+
+import (
+	"bytes"
+	"compress/gzip"
+	_ "embed"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+)
+
+// builtinWeights is the shipped model, written by
+// `go run ./internal/safety/cmd/safetytrain` (see docs/SAFETY.md).
+//
+//go:embed data/weights.bin.gz
+var builtinWeights []byte
+
+const (
+	weightsMagic = "PLSAFE1\n"
+	defaultBits  = 18
+)
+
+// model is a linear model per head over hashed features: logit = bias +
+// Σ value·weight[bucket].
+type model struct {
+	bits uint
+	mask uint32
+	w    []float32 // bucket*numHeads + head
+	bias [numHeads]float32
+}
+
+func newModel(bits uint) *model {
+	return &model{bits: bits, mask: 1<<bits - 1, w: make([]float32, (1<<bits)*numHeads)}
+}
+
+// logits returns the per-head logits for fs.
+func (m *model) logits(fs []feature) [numHeads]float32 {
+	out := m.bias
+	w := m.w
+	for _, f := range fs {
+		row := w[int(f.idx)*numHeads : int(f.idx)*numHeads+numHeads : int(f.idx)*numHeads+numHeads]
+		v := f.val
+		out[0] += v * row[0]
+		out[1] += v * row[1]
+		out[2] += v * row[2]
+		out[3] += v * row[3]
+		out[4] += v * row[4]
+		out[5] += v * row[5]
+		out[6] += v * row[6]
+		out[7] += v * row[7]
+		out[8] += v * row[8]
+	}
+	return out
+}
+
+// marshal writes the model as gzip(magic, bits, heads, bias, scale, then the
+// non-zero buckets as index delta + int16 weights per head).
+func (m *model) marshal() ([]byte, error) {
+	var raw bytes.Buffer
+	raw.WriteString(weightsMagic)
+	le := binary.LittleEndian
+	put := func(v any) { _ = binary.Write(&raw, le, v) }
+	put(uint32(m.bits))
+	put(uint32(numHeads))
+	put(m.bias)
+	var scale [numHeads]float32
+	for i, x := range m.w {
+		if a := float32(math.Abs(float64(x))); a > scale[i%numHeads] {
+			scale[i%numHeads] = a
+		}
+	}
+	for h := range scale {
+		if scale[h] == 0 {
+			scale[h] = 1
+		}
+		scale[h] /= 32767
+	}
+	put(scale)
+	var q [numHeads]int16
+	var idx []uint32
+	for b := 0; b < 1<<m.bits; b++ {
+		nz := false
+		for h := 0; h < numHeads; h++ {
+			if int16(math.Round(float64(m.w[b*numHeads+h]/scale[h]))) != 0 {
+				nz = true
+			}
+		}
+		if nz {
+			idx = append(idx, uint32(b))
+		}
+	}
+	put(uint32(len(idx)))
+	prev := uint32(0)
+	for _, b := range idx {
+		put(b - prev)
+		prev = b
+		for h := 0; h < numHeads; h++ {
+			q[h] = int16(math.Round(float64(m.w[int(b)*numHeads+h] / scale[h])))
+		}
+		put(q)
+	}
+	var out bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&out, gzip.BestCompression)
+	if _, err := zw.Write(raw.Bytes()); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+var errBadWeights = errors.New("safety: bad weights file")
+
+func unmarshalModel(data []byte) (*model, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadWeights, err)
+	}
+	raw, err := io.ReadAll(io.LimitReader(zr, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadWeights, err)
+	}
+	r := bytes.NewReader(raw)
+	magic := make([]byte, len(weightsMagic))
+	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != weightsMagic {
+		return nil, fmt.Errorf("%w: magic", errBadWeights)
+	}
+	le := binary.LittleEndian
+	var bits, nh, count uint32
+	if err := binary.Read(r, le, &bits); err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadWeights, err)
+	}
+	if err := binary.Read(r, le, &nh); err != nil || nh != numHeads || bits < 8 || bits > 24 {
+		return nil, fmt.Errorf("%w: header", errBadWeights)
+	}
+	m := newModel(uint(bits))
+	var scale [numHeads]float32
+	if err := binary.Read(r, le, &m.bias); err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadWeights, err)
+	}
+	if err := binary.Read(r, le, &scale); err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadWeights, err)
+	}
+	if err := binary.Read(r, le, &count); err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadWeights, err)
+	}
+	b := uint32(0)
+	var q [numHeads]int16
+	for i := uint32(0); i < count; i++ {
+		var d uint32
+		if err := binary.Read(r, le, &d); err != nil {
+			return nil, fmt.Errorf("%w: %v", errBadWeights, err)
+		}
+		b += d
+		if b > m.mask {
+			return nil, fmt.Errorf("%w: bucket out of range", errBadWeights)
+		}
+		if err := binary.Read(r, le, &q); err != nil {
+			return nil, fmt.Errorf("%w: %v", errBadWeights, err)
+		}
+		for h := 0; h < numHeads; h++ {
+			m.w[int(b)*numHeads+h] = float32(q[h]) * scale[h]
+		}
+	}
+	return m, nil
+}
