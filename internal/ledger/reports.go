@@ -258,3 +258,26 @@ func (l *Ledger) Usage(ctx context.Context, accountID, keyID, period string) (Co
 	}
 	return u, nil
 }
+
+// HostEarningsSince returns each host's earnings from charges recorded at or
+// after since (federation readiness uses the trailing 30 days).
+func (l *Ledger) HostEarningsSince(ctx context.Context, since time.Time) (map[string]int64, error) {
+	rows, err := l.db.QueryContext(ctx, l.db.Rebind(`SELECT p.account_id, SUM(p.amount_micros)
+		FROM ledger_postings p JOIN ledger_journal j ON j.id = p.journal_id
+		WHERE j.kind = 'charge' AND j.created_unix >= ? AND p.account_id LIKE 'host:%'
+		GROUP BY p.account_id`), since.Unix())
+	if err != nil {
+		return nil, fmt.Errorf("host earnings: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var acct string
+		var n int64
+		if err := rows.Scan(&acct, &n); err != nil {
+			return nil, err
+		}
+		out[strings.TrimPrefix(acct, "host:")] = n
+	}
+	return out, rows.Err()
+}
