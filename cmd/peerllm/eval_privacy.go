@@ -2,10 +2,111 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/peerllm/peerllm/internal/privacy"
 )
 
-// runEvalPrivacy is being written; see the issue tracker.
+// runEvalPrivacy measures the privacy scanner on presidio-research's span
+// format: precision, recall and F1 per type with exact and overlap
+// matching, and the share of ordinary words hidden.
 func runEvalPrivacy(ctx context.Context, args []string) error {
-	return errors.New("not available in this build yet")
+	fs := newFlags("eval privacy")
+	data := fs.String("data", "", "labelled data: a JSON array of {full_text, spans[{entity_type, start_position, end_position}]}")
+	split := fs.String("split", "all", "which records: all, tune (3/4 by hash of the text) or holdout (the other 1/4)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	var th thresholds
+	fs.Var(&th, "min-score", "per-type threshold TYPE=SCORE (repeatable)")
+	misses := fs.Int("misses", 0, "also print up to N missed labels and N false detections to stderr (evaluation data only)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *data == "" {
+		return usagef("--data FILE is required")
+	}
+	if *split != "all" && *split != "tune" && *split != "holdout" {
+		return usagef("--split must be all, tune or holdout")
+	}
+	f, err := os.Open(*data)
+	if err != nil {
+		return fmt.Errorf("open data: %w", err)
+	}
+	defer f.Close()
+	recs, err := privacy.ReadEvalRecords(f)
+	if err != nil {
+		return err
+	}
+	var sel []privacy.EvalRecord
+	for _, r := range recs {
+		if privacy.InSplit(r.FullText, *split) {
+			sel = append(sel, r)
+		}
+	}
+	sc, err := privacy.NewScanner(privacy.Config{MinScore: th.m})
+	if err != nil {
+		return err
+	}
+	rep := privacy.Evaluate(sc, sel)
+	if *misses > 0 {
+		printMisses(sc, sel, *misses)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	fmt.Printf("records: %d (split %s)\n", rep.Records, *split)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "type\tgold\tpred\texact P\texact R\texact F1\toverlap P\toverlap R\toverlap F1\thidden R\t")
+	row := func(t privacy.TypeScore) {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t\n", t.Type, t.Gold, t.Predicted,
+			t.ExactP, t.ExactR, t.ExactF1, t.OverlapP, t.OverlapR, t.OverlapF1, t.HiddenR)
+	}
+	for _, t := range rep.Types {
+		row(t)
+	}
+	row(rep.Overall)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Printf("ordinary words hidden: %d of %d (%.2f%%)\n", rep.OrdinaryHidden, rep.OrdinaryWords, 100*rep.OrdinaryShare)
+	return nil
+}
+
+func printMisses(sc *privacy.Scanner, recs []privacy.EvalRecord, n int) {
+	missed, wrong := 0, 0
+	for _, r := range recs {
+		ents := sc.Scan(r.FullText)
+		for _, g := range r.Spans {
+			t, ok := privacy.EvalTypeMap[g.EntityType]
+			if !ok {
+				continue
+			}
+			hit := false
+			for _, e := range ents {
+				if e.Type == t && e.Start < g.End && g.Start < e.End {
+					hit = true
+				}
+			}
+			if !hit && missed < n {
+				missed++
+				fmt.Fprintf(os.Stderr, "MISS %s %q in %q\n", t, g.Value, r.FullText)
+			}
+		}
+		for _, e := range ents {
+			hit := false
+			for _, g := range r.Spans {
+				if e.Start < g.End && g.Start < e.End {
+					hit = true
+				}
+			}
+			if !hit && wrong < n {
+				wrong++
+				fmt.Fprintf(os.Stderr, "FALSE %s %q (%.2f) in %q\n", e.Type, e.Text, e.Score, r.FullText)
+			}
+		}
+	}
 }

@@ -1,0 +1,172 @@
+package privacy
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// Street addresses: a house number next to a street name that carries a
+// street word (English "Street" after the name, Romance "Via"/"Rue"/"Calle"
+// before it, Germanic and Nordic compounds such as "-straße", "-katu",
+// "-gatan"), then optional unit, city, region, country and postcode lines.
+
+var streetAfter = setOf(strings.Fields(`Street St St. Avenue Ave Ave. Road Rd Rd. Boulevard Blvd Blvd. Lane Ln Drive Dr Dr. Way
+	Court Ct Place Pl Square Sq Terrace Ter Parkway Pkwy Highway Hwy Circle Cir Trail Trl Row Crescent Close Gardens
+	Hill Hills Park Walk Mews Grove Alley Bridge Brook Brooks Bypass Camp Canyon Cape Causeway Center Centre Cliff
+	Cliffs Common Corner Corners Course Courts Cove Coves Creek Crest Crossing Crossroad Curve Dale Dam Divide Drives
+	Estate Estates Expressway Extension Falls Ferry Field Fields Flat Flats Ford Forest Forge Fork Forks Fort Freeway
+	Garden Gateway Glen Glens Green Greens Groves Harbor Harbors Haven Heights Hollow Inlet Island Islands Isle
+	Junction Key Keys Knoll Knolls Lake Lakes Landing Light Lights Loaf Lock Locks Lodge Loop Mall Manor Manors
+	Meadow Meadows Mill Mills Mission Motorway Mount Mountain Mountains Neck Orchard Oval Overpass Pass Passage Path
+	Pike Pine Pines Plain Plains Plaza Point Points Port Ports Prairie Radial Ramp Ranch Rapid Rapids Rest Ridge
+	Ridges River Route Run Shoal Shoals Shore Shores Skyway Spring Springs Spur Spurs Station Stravenue Stream
+	Summit Throughway Trace Track Trafficway Tunnel Turnpike Underpass Union Unions Valley Valleys Via Viaduct View
+	Views Village Villages Ville Vista Walks Wall Ways Well Wells Gate End Drove Mead Chase Yard Wynd Parade Vale
+	Brae Grange Approach Paddock Lea Circuit Esplanade Promenade Quay Wharf Embankment`))
+
+var streetBefore = setOf(strings.Fields(`Via Viale Vicolo Piazza Piazzale Corso Largo Strada Contrada Rue Avenue Boulevard Chemin
+	Allée Impasse Place Quai Route Cours Calle Avenida Avda Carrer Camino Paseo Plaza Ronda Travesía Rua Rúa Praça
+	Travessa Estrada Largo Ulica ul. Aleja Al. Plac Utca Strada Bulevardul Calea Odos Rruga Sokak Cadde Caddesi Ulitsa
+	Praia Alameda Rambla Carretera Vía Piazzetta Salita Borgo Lungomare Rampa Avinguda Passeig Plaça Ruelle Sentier`))
+
+var streetCompound = []string{"straße", "strasse", "str.", "weg", "gasse", "platz", "allee", "ring", "damm", "ufer", "steig",
+	"katu", "tie", "kuja", "polku", "kaari", "rinne", "gatan", "vägen", "gränd", "stigen", "vej", "gade", "vei", "veien",
+	"gata", "laan", "straat", "plein", "gracht", "kade", "dreef", "utca", "ulica", "stræde", "torg", "torget", "väg",
+	"brink", "singel", "road", "street"}
+
+var unitWords = setOf(strings.Fields(`Apt Apt. Apartment Suite Ste Unit Flat Floor Fl Room Rm Bldg Building No No. Nr Nr. PO Box`))
+
+var addressBefore = []string{"address is", "address:", "address", "live at", "lives at", "living at", "located at", "moved to",
+	"ship to", "deliver to", "send it to", "mail to", "at", "on", "to", "is"}
+
+func isStreetCompound(w string) bool {
+	lw := strings.ToLower(w)
+	for _, s := range streetCompound {
+		if strings.HasSuffix(lw, s) && len(lw) > len(s)+2 {
+			return true
+		}
+	}
+	return false
+}
+
+func isHouseNumber(t tok) bool {
+	if !t.num || len(t.w) > 6 {
+		return false
+	}
+	letters := 0
+	for _, r := range t.w {
+		if r < '0' || r > '9' {
+			letters++
+		}
+	}
+	return letters <= 1
+}
+
+func adjacent(t tok) bool { return t.gap == " " || t.gap == ", " || t.gap == "," }
+
+// scanAddresses finds street addresses in the token stream.
+func scanAddresses(text string, toks []tok, out []span) []span {
+	for i := 0; i < len(toks); i++ {
+		start, streetEnd, score := -1, -1, 0.0
+		switch {
+		case isHouseNumber(toks[i]):
+			// "12 Bond Street", "143 31 rue de la Hulotais", "6750 Koskikatu 25".
+			j := i + 1
+			if j < len(toks) && isHouseNumber(toks[j]) && toks[j].gap == " " {
+				j++
+			}
+			k, found := j, false
+			for k < len(toks) && k-j < 6 && toks[k].gap == " " && (toks[k].cap || toks[k].upper || particles[strings.ToLower(toks[k].w)] || streetBefore[capFirst(toks[k].w)]) {
+				w := toks[k].w
+				if streetAfter[w] || streetBefore[capFirst(w)] || isStreetCompound(w) {
+					found = true
+				}
+				k++
+				if found && streetAfter[w] {
+					break
+				}
+			}
+			if found && k > j {
+				start, streetEnd, score = toks[i].s, toks[k-1].e, 0.85
+				// A trailing house number after the street name ("Koskikatu 25").
+				if k < len(toks) && isHouseNumber(toks[k]) && toks[k].gap == " " {
+					streetEnd = toks[k].e
+					k++
+				}
+				i = k - 1
+			}
+		case toks[i].cap && (streetBefore[toks[i].w] || isStreetCompound(toks[i].w)):
+			// "Via Franscini 71", "Rúa do Paseo 46", "Ilmalankuja 82".
+			k := i + 1
+			for k < len(toks) && k-i < 6 && toks[k].gap == " " && (toks[k].cap || particles[strings.ToLower(toks[k].w)]) {
+				k++
+			}
+			if k < len(toks) && isHouseNumber(toks[k]) && toks[k].gap == " " {
+				start, streetEnd, score = toks[i].s, toks[k].e, 0.8
+				i = k
+			}
+		}
+		if start < 0 {
+			continue
+		}
+		end := extendAddress(text, toks, i+1, streetEnd)
+		if strings.Contains(strings.ToLower(text[max(0, start-24):start]), "address") {
+			score += 0.1
+		}
+		out = append(out, span{StreetAddress, start, end, min(score, 0.95)})
+		for i+1 < len(toks) && toks[i+1].s < end {
+			i++
+		}
+	}
+	return out
+}
+
+func capFirst(w string) string {
+	r, n := utf8.DecodeRuneInString(w)
+	if r >= 'a' && r <= 'z' {
+		return string(r-32) + w[n:]
+	}
+	return w
+}
+
+// extendAddress extends an address over the unit, city, region, country
+// and postcode that follow it, on the same line or the next lines. It stops
+// at the first word that reads as ordinary prose.
+func extendAddress(text string, toks []tok, k, end int) int {
+	lines := 0
+	for k < len(toks) && lines < 5 {
+		t := toks[k]
+		gap := t.gap
+		if strings.Count(gap, "\n") > 1 || len(gap) > 12 || strings.ContainsAny(gap, ".;!?()\"") && !strings.HasPrefix(gap, ". ") && gap != "." {
+			break
+		}
+		if strings.Contains(gap, "\n") || strings.Contains(gap, ",") {
+			lines++
+		}
+		prevUnit := k > 0 && unitWords[toks[k-1].w]
+		switch {
+		case unitWords[t.w] || unitWords[t.w+"."] || t.w == "PO":
+			end = t.e
+			if strings.HasPrefix(text[t.e:], ".") {
+				end++
+			}
+		case t.num && (prevUnit || len(t.w) >= 3 || lines > 0):
+			end = t.e
+		case t.num && len(t.w) <= 2 && strings.HasPrefix(gap, " "):
+			end = t.e
+		case t.upper && utf8.RuneCountInString(t.w) <= 3:
+			end = t.e // state or region code, "CO", "NSW"
+		case t.upper || t.cap:
+			if !(strings.Contains(gap, "\n") || strings.Contains(gap, ",") || toks[k-1].e == end) {
+				return end
+			}
+			end = t.e
+		case strings.ToLower(t.w) == "nan":
+			end = t.e // a missing field as some generators write it
+		default:
+			return end
+		}
+		k++
+	}
+	return end
+}

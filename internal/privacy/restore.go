@@ -1,0 +1,215 @@
+package privacy
+
+import (
+	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Restorer puts the originals back into a streamed answer. Feed it the
+// answer's chunks in order with Write and end with Flush; the concatenation
+// of what they return is the restored answer.
+//
+// It replaces each stand-in the Session issued, matched case-insensitively
+// on word boundaries (so "ALEX CARTER" and "alex carter" are restored, and
+// "Alexander" is not touched), and each word of a surrogate person name on
+// its own ("Alex" → "John" when "Alex Carter" stood for "John Smith").
+// Possessives ("Alex Carter's") need nothing special: the stand-in is
+// replaced and "'s" follows. An all-capitals match is restored in capitals.
+//
+// Hold-back is bounded: Write keeps back only a tail of the text that is a
+// prefix of some stand-in (or a stand-in whose next character, which
+// decides the word boundary, has not arrived), never more than the longest
+// stand-in plus one character. A Restorer is not safe for concurrent use;
+// one stream owns it.
+type Restorer struct {
+	pats    []restorePat
+	first   [256]bool // first bytes (lower-cased) of patterns
+	maxLen  int
+	pending string
+	prevW   bool // the last released rune was a word character
+}
+
+type restorePat struct {
+	from         string // the stand-in as issued
+	to           string
+	wordL, wordR bool // needs a word boundary on that side
+}
+
+// NewRestorer snapshots the mapping as it is now: call it after the last
+// Anonymize of the request.
+func (ss *Session) NewRestorer() *Restorer {
+	ss.mu.Lock()
+	m := make(map[string]string, len(ss.rev)+len(ss.nameRev))
+	for k, v := range ss.nameRev {
+		m[k] = v
+	}
+	for k, v := range ss.rev {
+		m[k] = v
+	}
+	ss.mu.Unlock()
+	return newRestorer(m)
+}
+
+func newRestorer(m map[string]string) *Restorer {
+	r := &Restorer{}
+	for from, to := range m {
+		if from == "" || from == to {
+			continue
+		}
+		fr, _ := utf8.DecodeRuneInString(from)
+		lr, _ := utf8.DecodeLastRuneInString(from)
+		r.pats = append(r.pats, restorePat{from: from, to: to, wordL: isWordRune(fr), wordR: isWordRune(lr)})
+		r.first[lower(from[0])] = true
+		r.first[upperByte(from[0])] = true
+		r.maxLen = max(r.maxLen, len(from))
+	}
+	// Longest first, so "Alex Carter" wins over "Alex".
+	sort.Slice(r.pats, func(i, j int) bool {
+		if len(r.pats[i].from) != len(r.pats[j].from) {
+			return len(r.pats[i].from) > len(r.pats[j].from)
+		}
+		return r.pats[i].from < r.pats[j].from
+	})
+	return r
+}
+
+func upperByte(c byte) byte {
+	if c >= 'a' && c <= 'z' {
+		return c - 32
+	}
+	return c
+}
+
+// Write adds the next chunk and returns the text that can be released now.
+func (r *Restorer) Write(chunk string) string {
+	if len(r.pats) == 0 {
+		return chunk
+	}
+	r.pending += chunk
+	return r.process(false)
+}
+
+// Flush releases everything held back. Call it once at the end of the stream.
+func (r *Restorer) Flush() string {
+	if len(r.pats) == 0 {
+		return ""
+	}
+	out := r.process(true)
+	r.pending = ""
+	return out
+}
+
+// Pending reports how many bytes are held back.
+func (r *Restorer) Pending() int { return len(r.pending) }
+
+func (r *Restorer) process(final bool) string {
+	p := r.pending
+	var b strings.Builder
+	last := 0 // p[last:i] is released verbatim
+	i := 0
+	for i < len(p) {
+		c := p[i]
+		if !r.first[c] || (r.prevWordAt(p, i) && isWordByteStart(p, i)) {
+			i = r.advance(p, i)
+			continue
+		}
+		res, to, n := r.matchAt(p, i, final)
+		switch res {
+		case matchFull:
+			b.WriteString(p[last:i])
+			b.WriteString(to)
+			i += n
+			last = i
+			r.prevW = isWordRuneBefore(to)
+			continue
+		case matchMaybe:
+			b.WriteString(p[last:i])
+			r.pending = p[i:]
+			return b.String()
+		}
+		i = r.advance(p, i)
+	}
+	b.WriteString(p[last:])
+	r.pending = ""
+	return b.String()
+}
+
+// advance moves past one rune and tracks whether it was a word character.
+func (r *Restorer) advance(p string, i int) int {
+	ru, n := utf8.DecodeRuneInString(p[i:])
+	r.prevW = isWordRune(ru)
+	return i + n
+}
+
+// prevWordAt reports whether the rune before p[i] (or the last released
+// one) is a word character.
+func (r *Restorer) prevWordAt(p string, i int) bool {
+	if i == 0 {
+		return r.prevW
+	}
+	ru, _ := utf8.DecodeLastRuneInString(p[:i])
+	return isWordRune(ru)
+}
+
+func isWordByteStart(p string, i int) bool {
+	ru, _ := utf8.DecodeRuneInString(p[i:])
+	return isWordRune(ru)
+}
+
+func isWordRuneBefore(s string) bool {
+	ru, _ := utf8.DecodeLastRuneInString(s)
+	return isWordRune(ru)
+}
+
+type matchResult int
+
+const (
+	matchNone matchResult = iota
+	matchFull
+	matchMaybe // a prefix of a stand-in, or a match whose right boundary is unknown
+)
+
+// matchAt tries every stand-in at p[i:].
+func (r *Restorer) matchAt(p string, i int, final bool) (matchResult, string, int) {
+	rest := p[i:]
+	maybe := false
+	for _, pt := range r.pats {
+		n := len(pt.from)
+		if len(rest) < n {
+			if !final && strings.EqualFold(rest, pt.from[:len(rest)]) {
+				maybe = true
+			}
+			continue
+		}
+		got := rest[:n]
+		if !strings.EqualFold(got, pt.from) {
+			continue
+		}
+		if pt.wordR {
+			if len(rest) == n {
+				if !final {
+					maybe = true
+					continue
+				}
+			} else if isWordByteStart(rest, n) {
+				continue
+			}
+		}
+		return matchFull, caseLike(got, pt.from, pt.to), n
+	}
+	if maybe {
+		return matchMaybe, "", 0
+	}
+	return matchNone, "", 0
+}
+
+// caseLike restores to in capitals when the model wrote the stand-in in
+// capitals (and the stand-in itself was not).
+func caseLike(got, from, to string) string {
+	if got != from && strings.IndexFunc(got, unicode.IsLower) < 0 && strings.IndexFunc(from, unicode.IsLower) >= 0 {
+		return strings.ToUpper(to)
+	}
+	return to
+}
