@@ -34,12 +34,16 @@ var orchestratorSide = []string{
 	"internal/privacy",
 	"internal/pipeline",
 	"internal/auth",
+	"internal/billing",
+	"internal/governance",
+	"internal/web",
 }
 
 var orchestratorOnly = []string{
 	"internal/orchestrator", "internal/httpapi", "internal/dispatch", "internal/router",
 	"internal/registry", "internal/ledger", "internal/safety", "internal/privacy",
-	"internal/pipeline", "internal/auth", "internal/store",
+	"internal/pipeline", "internal/auth", "internal/store", "internal/billing",
+	"internal/governance", "internal/web",
 }
 
 var engineImpls = []string{

@@ -61,6 +61,8 @@ func (r *Request) Texts() []string {
 // "content_policy_violation"); Message is shown to the consumer, so it must
 // not quote the input.
 type Refusal struct {
+	// Status is the HTTP status; 0 means 400. Billing refuses with 402.
+	Status     int
 	Code       string   // machine-readable, e.g. "content_policy_violation"
 	Message    string   // consumer-facing explanation, no input text
 	Categories []string // e.g. "violence", "self-harm"
