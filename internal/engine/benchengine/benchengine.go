@@ -227,10 +227,10 @@ func validate(req engine.Request) error {
 
 // Generate emits the deterministic stream for req after req.Continue. It
 // stops at MaxTokens ("length"), at the context window ("length"), at
-// Options.EOSAt ("stop") or before a token whose text would complete one of
-// req.Stop ("stop"; that token is not emitted). The stop search covers the
-// text of Continue too, so a continuation stops where an uninterrupted run
-// would.
+// Options.EOSAt ("stop") or where one of req.Stop begins ("stop"): tokens
+// that might begin a stop sequence are held until they cannot, and the
+// output ends exactly before the stop text. The stop search covers the text
+// of Continue too, so a continuation stops where an uninterrupted run would.
 func (e *Engine) Generate(ctx context.Context, req engine.Request, emit func(engine.Token) error) (res engine.Result, err error) {
 	if e.closed.Load() {
 		return engine.Result{}, fmt.Errorf("bench engine %s: closed", e.opts.Model)
@@ -246,12 +246,7 @@ func (e *Engine) Generate(ctx context.Context, req engine.Request, emit func(eng
 	}
 	res.Usage.PromptTokens = prompt
 	key := requestKey(req)
-	var text strings.Builder
-	text.WriteString(Decode(req.Continue))
-	maxStop := 0
-	for _, s := range req.Stop {
-		maxStop = max(maxStop, len(s))
-	}
+	stop := newStopper(req.Stop, Decode(req.Continue))
 	res.Usage.PromptEval = time.Since(start)
 	genStart := time.Now()
 	// res is a named result, so this sets Generation on every return.
@@ -289,30 +284,128 @@ func (e *Engine) Generate(ctx context.Context, req engine.Request, emit func(eng
 			}
 		}
 		tok := e.token(key, i)
-		if maxStop > 0 {
-			s := text.String()
-			window := s[max(0, len(s)-maxStop):] + tok.Text
-			if containsAny(window, req.Stop) {
-				res.FinishReason = "stop"
-				break
-			}
-			text.WriteString(tok.Text)
-		}
 		tok.Elapsed = time.Since(t0)
-		if err := emit(tok); err != nil {
+		n, stopped, err := stop.add(tok, emit)
+		e.produced.Add(int64(n))
+		res.Usage.CompletionTokens += n
+		if err != nil {
 			return res, err
 		}
-		e.produced.Add(1)
-		res.Usage.CompletionTokens++
+		if stopped {
+			res.FinishReason = "stop"
+			return res, nil
+		}
+	}
+	n, err := stop.flush(emit)
+	e.produced.Add(int64(n))
+	res.Usage.CompletionTokens += n
+	if err != nil {
+		return res, err
 	}
 	return res, nil
 }
 
-func containsAny(s string, subs []string) bool {
-	for _, sub := range subs {
-		if sub != "" && strings.Contains(s, sub) {
-			return true
+// stopper holds back tokens whose text might begin a stop sequence and
+// cuts the output exactly where one starts (truncating the text of the
+// token it starts in), the semantics every engine in this project shares.
+// The decoded Continue text takes part in matching but is never emitted.
+type stopper struct {
+	stops   []string
+	buf     string // continuation tail, then the pending tokens' text
+	tail    int    // bytes of buf that are continuation text
+	pending []engine.Token
+}
+
+func newStopper(stops []string, cont string) *stopper {
+	s := &stopper{}
+	for _, x := range stops {
+		if x != "" {
+			s.stops = append(s.stops, x)
 		}
 	}
-	return false
+	if len(s.stops) > 0 {
+		h := s.hold(cont)
+		s.buf, s.tail = cont[len(cont)-h:], h
+	}
+	return s
 }
+
+// hold is the length of the longest suffix of text that is a proper prefix
+// of a stop sequence.
+func (s *stopper) hold(text string) int {
+	best := 0
+	for _, x := range s.stops {
+		for n := min(len(x)-1, len(text)); n > best; n-- {
+			if strings.HasSuffix(text, x[:n]) {
+				best = n
+				break
+			}
+		}
+	}
+	return best
+}
+
+// add takes the next token and emits what is safe to emit; it returns how
+// many tokens it emitted and whether a stop sequence completed.
+func (s *stopper) add(t engine.Token, emit func(engine.Token) error) (int, bool, error) {
+	if len(s.stops) == 0 {
+		return 1, false, emit(t)
+	}
+	s.pending = append(s.pending, t)
+	s.buf += t.Text
+	cut := -1
+	for _, x := range s.stops {
+		if i := strings.Index(s.buf, x); i >= 0 && (cut < 0 || i < cut) {
+			cut = i
+		}
+	}
+	if cut >= 0 {
+		n, err := s.release(cut, true, emit)
+		return n, true, err
+	}
+	n, err := s.release(len(s.buf)-s.hold(s.buf), false, emit)
+	return n, false, err
+}
+
+// release emits the pending tokens whose text lies within the first upto
+// bytes of buf; with truncate, the token straddling upto is emitted cut.
+func (s *stopper) release(upto int, truncate bool, emit func(engine.Token) error) (int, error) {
+	pos, n := s.tail, 0
+	if upto < s.tail {
+		s.buf, s.tail = s.buf[upto:], s.tail-upto
+		return 0, nil
+	}
+	for len(s.pending) > 0 {
+		p := s.pending[0]
+		if pos+len(p.Text) > upto {
+			if !truncate || pos >= upto {
+				break
+			}
+			p.Text = p.Text[:upto-pos]
+		}
+		if err := emit(p); err != nil {
+			return n, err
+		}
+		n++
+		pos += len(s.pending[0].Text)
+		s.pending = s.pending[1:]
+	}
+	s.buf, s.tail = s.buf[min(pos, len(s.buf)):], 0
+	return n, nil
+}
+
+// flush emits the tokens still held when generation ends without a stop.
+func (s *stopper) flush(emit func(engine.Token) error) (int, error) {
+	n := 0
+	for _, p := range s.pending {
+		if err := emit(p); err != nil {
+			return n, err
+		}
+		n++
+	}
+	s.pending = nil
+	return n, nil
+}
+
+// Kind names the engine kind a host advertises for this engine: "bench".
+func (e *Engine) Kind() string { return "bench" }

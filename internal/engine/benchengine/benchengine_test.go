@@ -10,7 +10,18 @@ import (
 
 	"github.com/peerllm/peerllm/internal/engine"
 	"github.com/peerllm/peerllm/internal/engine/benchengine"
+	"github.com/peerllm/peerllm/internal/engine/enginetest"
 )
+
+func TestConformance(t *testing.T) {
+	for _, mb := range []bool{false, true} {
+		t.Run(map[bool]string{false: "ascii", true: "multibyte"}[mb], func(t *testing.T) {
+			enginetest.Run(t, func(t *testing.T) engine.Engine {
+				return benchengine.New(benchengine.Options{ContextLength: 256, Multibyte: mb})
+			}, enginetest.Options{Greedy: true, Seeded: true, Messages: true})
+		})
+	}
+}
 
 func collect(t *testing.T, e engine.Engine, req engine.Request) ([]engine.Token, engine.Result) {
 	t.Helper()
@@ -136,16 +147,51 @@ func TestStopSequence(t *testing.T) {
 	e := benchengine.New(benchengine.Options{})
 	req := engine.Request{Prompt: "p", MaxTokens: 50}
 	full, _ := collect(t, e, req)
-	// Stop on the text of tokens 10 and 11 together: generation ends before 11.
-	stop := full[10].Text + full[11].Text
-	req.Stop = []string{"never there", stop}
-	toks, res := collect(t, e, req)
-	joined := benchengine.Decode(ids(toks))
-	if res.FinishReason != "stop" || strings.Contains(joined, stop) {
-		t.Fatalf("finish %q, %d tokens, text contains stop: %v", res.FinishReason, len(toks), strings.Contains(joined, stop))
+	fullText := benchengine.Decode(ids(full))
+	for _, tc := range []struct {
+		name string
+		stop string
+	}{
+		{"two tokens", full[10].Text + full[11].Text},
+		{"inside a token", full[20].Text[1:] + full[21].Text[:2]},
+		{"with a held prefix", full[30].Text + full[31].Text + full[32].Text},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := req
+			r.Stop = []string{"never there", tc.stop}
+			toks, res := collect(t, e, r)
+			got := ""
+			for _, tok := range toks {
+				got += tok.Text
+			}
+			want := fullText[:strings.Index(fullText, tc.stop)]
+			if res.FinishReason != "stop" || got != want {
+				t.Fatalf("finish %q, text %q, want %q", res.FinishReason, got, want)
+			}
+			if res.Usage.CompletionTokens != len(toks) {
+				t.Fatalf("usage counts %d tokens, emitted %d", res.Usage.CompletionTokens, len(toks))
+			}
+			// Continuing from any emitted prefix stops at the same place.
+			for k := 0; k < len(toks) && toks[k].Text == full[k].Text; k++ {
+				r.Continue = ids(full[:k])
+				r.MaxTokens = 50 - k
+				rest, _ := collect(t, e, r)
+				cont := fullText[:len(benchengine.Decode(r.Continue))]
+				for _, tok := range rest {
+					cont += tok.Text
+				}
+				if cont != want {
+					t.Fatalf("continuing after %d tokens: %q, want %q", k, cont, want)
+				}
+			}
+		})
 	}
-	if first := strings.Index(benchengine.Decode(ids(full)), stop); len(joined) > first+len(stop) {
-		t.Fatalf("ran past the stop sequence")
+	// A stop sequence never completed releases every held token.
+	r := req
+	r.Stop = []string{full[49].Text + "zzz"}
+	toks, res := collect(t, e, r)
+	if len(toks) != 50 || res.FinishReason != "length" {
+		t.Fatalf("%d tokens, finish %q", len(toks), res.FinishReason)
 	}
 }
 
