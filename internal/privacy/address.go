@@ -34,6 +34,10 @@ var streetCompound = []string{"straße", "strasse", "str.", "weg", "gasse", "pla
 	"gata", "laan", "straat", "plein", "gracht", "kade", "dreef", "utca", "ulica", "stræde", "torg", "torget", "väg",
 	"brink", "singel", "road", "street"}
 
+// streetAbbrev are lower-case street words written after the name: Hungarian
+// "u." (utca), Polish "ul.", Greek and Romanian "str".
+var streetAbbrev = setOf(strings.Fields(`u ul str utca ulica`))
+
 var unitWords = setOf(strings.Fields(`Apt Apt. Apartment Suite Ste Unit Flat Floor Fl Room Rm Bldg Building No No. Nr Nr. PO Box`))
 
 var addressBefore = []string{"address is", "address:", "address", "live at", "lives at", "living at", "located at", "moved to",
@@ -65,7 +69,7 @@ func isHouseNumber(t tok) bool {
 func adjacent(t tok) bool { return t.gap == " " || t.gap == ", " || t.gap == "," }
 
 // scanAddresses finds street addresses in the token stream.
-func scanAddresses(text string, toks []tok, out []span) []span {
+func (g *gazetteer) scanAddresses(text string, toks []tok, out []span) []span {
 	for i := 0; i < len(toks); i++ {
 		start, streetEnd, score := -1, -1, 0.0
 		switch {
@@ -86,8 +90,13 @@ func scanAddresses(text string, toks []tok, out []span) []span {
 					break
 				}
 			}
+			if !found && k > j && k-j <= 4 && k < len(toks) && isHouseNumber(toks[k]) && toks[k].gap == " " && !anyCommon(g, toks[j:k]) {
+				// "20789 Allika 46": a number, a name, a number.
+				found = true
+				score = -0.1
+			}
 			if found && k > j {
-				start, streetEnd, score = toks[i].s, toks[k-1].e, 0.85
+				start, streetEnd, score = toks[i].s, toks[k-1].e, 0.85+score
 				// A trailing house number after the street name ("Koskikatu 25").
 				if k < len(toks) && isHouseNumber(toks[k]) && toks[k].gap == " " {
 					streetEnd = toks[k].e
@@ -95,13 +104,15 @@ func scanAddresses(text string, toks []tok, out []span) []span {
 				}
 				i = k - 1
 			}
-		case toks[i].cap && (streetBefore[toks[i].w] || isStreetCompound(toks[i].w)):
+		case toks[i].cap && (i == 0 || !toks[i-1].cap || toks[i].gap != " "):
 			// "Via Franscini 71", "Rúa do Paseo 46", "Ilmalankuja 82".
 			k := i + 1
-			for k < len(toks) && k-i < 6 && toks[k].gap == " " && (toks[k].cap || particles[strings.ToLower(toks[k].w)]) {
+			street := streetBefore[toks[i].w] || isStreetCompound(toks[i].w)
+			for k < len(toks) && k-i < 6 && (toks[k].gap == " " || toks[k].gap == ". ") && (toks[k].cap || particles[strings.ToLower(toks[k].w)] || streetAbbrev[toks[k].w]) {
+				street = street || streetAfter[toks[k].w] || isStreetCompound(toks[k].w) || streetAbbrev[toks[k].w]
 				k++
 			}
-			if k < len(toks) && isHouseNumber(toks[k]) && toks[k].gap == " " {
+			if street && k < len(toks) && isHouseNumber(toks[k]) && (toks[k].gap == " " || toks[k].gap == ". ") {
 				start, streetEnd, score = toks[i].s, toks[k].e, 0.8
 				i = k
 			}
@@ -169,4 +180,13 @@ func extendAddress(text string, toks []tok, k, end int) int {
 		k++
 	}
 	return end
+}
+
+func anyCommon(g *gazetteer, toks []tok) bool {
+	for _, t := range toks {
+		if g.common[strings.ToLower(t.w)] || g.capwords[t.w] {
+			return true
+		}
+	}
+	return false
 }

@@ -91,9 +91,16 @@ var particles = setOf(strings.Fields(`van von de da del della der di du la le bi
 var personBefore = []string{"my name is", "name is", "i am", "i'm", "called", "named", "dear", "hi", "hello", "hey", "thanks",
 	"says", "said", "ask", "tell", "meet", "met", "married", "wife", "husband", "son", "daughter", "brother", "sister",
 	"friend", "mother", "father", "colleague", "boss", "patient", "client", "customer", "name:", "from:", "to:", "cc:",
-	"attn:", "regards,", "sincerely,", "cheers,", "by", "with", "assistant to", "wrote", "contact", "talk to", "call"}
+	"attn:", "regards,", "sincerely,", "cheers,", "by", "with", "assistant to", "wrote", "contact", "talk to", "call",
+	"name?", "surname", "last name", "first name", "change it to", "founders:"}
 
-var personAfter = []string{" says", " said", " wrote", " told", " asked", " replied", " was born", " is my", " and i"}
+var personAfter = []string{" says", " said", " wrote", " told", " asked", " replied", " was born", " is my", " and i",
+	" lives", " lived", " works", " worked", " shouted", " flew", " spent", " had given", " is very", " was very",
+	" and his", " and her", " himself", " herself", " were ", " smiled", " laughed", " looked"}
+
+var orgAfter = []string{" is the brainchild", " office", " is a company", " headquarters", " employees", " shares",
+	" stock", " is an american", " is a german", " is an german", " is a british", " is a multinational",
+	" is an multinational", " ceo", " was founded", " is headquartered", " has offices", " announced", " customer service"}
 
 var orgSuffixes = setOf(strings.Fields(`Inc Inc. Ltd Ltd. LLC L.L.C. GmbH Corp Corp. Corporation Co Co. Company Group Holdings AG SA S.A.
 	plc PLC BV B.V. NV N.V. SE Pty Limited LLP LP Bank Bancorp University College Institute Foundation Association
@@ -106,7 +113,8 @@ var orgSuffixes = setOf(strings.Fields(`Inc Inc. Ltd Ltd. LLC L.L.C. GmbH Corp C
 var orgBefore = []string{"work for", "works for", "worked for", "working for", "work at", "works at", "worked at", "working at",
 	"employed by", "employer is", "employer:", "company", "joined", "job at", "intern at", "ceo of", "founder of",
 	"subsidiary of", "acquired by", "a year at", "recorded for", "became", "address of", "customer of", "account at",
-	"signed with", "hired by", "manager at", "engineer at", "contract with", "partnered with", "organization", "organisation"}
+	"signed with", "hired by", "manager at", "engineer at", "contract with", "partnered with", "organization", "organisation",
+	"year at", "years at", "support", "office of", "shares of", "stock of"}
 
 var locBefore = []string{" in", " from", " to", " near", " at", "visit", "live in", "lives in", "living in", "moved to",
 	"flew to", "born in", "based in", "located in", "city of", "town of", "trip to", "travel to", "grew up in"}
@@ -146,7 +154,7 @@ func (g *gazetteer) evidence(w string) float64 {
 func (s *Scanner) scanNames(text string, out []span) []span {
 	toks := tokenize(text)
 	g := s.gz
-	out = scanAddresses(text, toks, out)
+	out = g.scanAddresses(text, toks, out)
 	lt := ""
 	lowerCtx := func(i int) string {
 		if lt == "" {
@@ -193,6 +201,25 @@ func (s *Scanner) scanNames(text string, out []span) []span {
 			prevWord := lastWord(text[:k])
 			title = titles[strings.ToLower(strings.TrimSuffix(prevWord, "."))]
 		}
+		// Organisations first, before ordinary words are trimmed: a company
+		// suffix ("Rapid Cycle Solutions") or organisation context ("became Credit Karma").
+		{
+			st, en := run[0].s, run[len(run)-1].e
+			after := text[en:min(len(text), en+24)]
+			last := run[len(run)-1].w
+			if len(run) > 1 && orgSuffixes[last] && !allCommon(g, run[:len(run)-1]) || strings.HasPrefix(after, ", Inc") || strings.HasPrefix(after, " & Co") {
+				e := en
+				if strings.HasPrefix(after, ", Inc.") {
+					e += 6
+				}
+				out = append(out, span{Organization, st, e, 0.85})
+				continue
+			}
+			if !title && (endsWithAny(lowerCtx(st), orgBefore) || hasPrefixAny(after, orgAfter)) && g.personLike(run) < 2 && !allCommon(g, run) {
+				out = append(out, span{Organization, st, en, 0.7})
+				continue
+			}
+		}
 		// Leading ordinary words ("The Steffen Mauer version") are not part of the name.
 		for len(run) > 1 && g.evidence(run[0].w) == 0 {
 			run = run[1:]
@@ -204,17 +231,6 @@ func (s *Scanner) scanNames(text string, out []span) []span {
 		before := lowerCtx(st)
 		after := text[en:min(len(text), en+16)]
 
-		// Organisations: a company suffix, or organisation context.
-		if last := run[len(run)-1].w; len(run) > 1 && orgSuffixes[last] || strings.HasPrefix(after, ", Inc") || strings.HasPrefix(after, " & Co") {
-			if len(run) > 1 || strings.HasPrefix(after, ",") || strings.HasPrefix(after, " &") {
-				e := en
-				if strings.HasPrefix(after, ", Inc.") {
-					e += 6
-				}
-				out = append(out, span{Organization, st, e, 0.85})
-				continue
-			}
-		}
 		if place, sc := g.place(run); place {
 			if endsWithAny(before, locBefore) {
 				sc += 0.1
@@ -222,12 +238,7 @@ func (s *Scanner) scanNames(text string, out []span) []span {
 			out = append(out, span{Location, st, en, sc})
 			continue
 		}
-		ps := g.personScore(run, title, endsWithAny(before, personBefore), hasPrefixAny(after, personAfter) || dialogue(text, run))
-		orgCtx := endsWithAny(before, orgBefore)
-		if orgCtx && ps < 0.8 {
-			out = append(out, span{Organization, st, en, 0.7})
-			continue
-		}
+		ps := g.personScore(run, title, endsWithAny(before, personBefore), hasPrefixAny(after, personAfter) || (dialogue(text, run) && !g.common[strings.ToLower(run[0].w)] && !g.capwords[run[0].w]))
 		if ps > 0 {
 			persons = append(persons, span{Person, st, en, ps})
 			if ps >= 0.6 {
@@ -241,6 +252,8 @@ func (s *Scanner) scanNames(text string, out []span) []span {
 		}
 		if endsWithAny(before, []string{"live in", "lives in", "living in", "moved to", "flew to", "born in", "based in", "located in", "grew up in", "moved here from"}) {
 			out = append(out, span{Location, st, en, 0.55})
+		} else if !run[0].sentStart && endsWithAny(before, []string{" in", " from", " near"}) && allUnknown(g, run) {
+			out = append(out, span{Location, st, en, 0.5})
 		}
 	}
 	// A word of a name found elsewhere in the text is that name again
@@ -296,7 +309,7 @@ func (g *gazetteer) place(run []tok) (bool, float64) {
 		name += " " + t.w
 	}
 	sc, ok := g.places[name]
-	if !ok {
+	if !ok || (len(run) == 1 && g.common[strings.ToLower(name)]) {
 		return false, 0
 	}
 	if len(run) == 1 && g.first[name] && sc > 0.5 {
@@ -321,8 +334,11 @@ func (g *gazetteer) personScore(run []tok, title, ctxBefore, ctxAfter bool) floa
 		}
 		if utf8.RuneCountInString(t.w) == 1 {
 			ev[k] = 0.5 // an initial
+			if t.w == "I" || len(run) == 1 {
+				ev[k] = 0
+			}
 		}
-		if ev[k] == 0 {
+		if ev[k] == 0 && !(title && len(run) <= 3) {
 			return 0
 		}
 		if ev[k] >= 0.9 {
@@ -365,10 +381,41 @@ func (g *gazetteer) personScore(run []tok, title, ctxBefore, ctxAfter bool) floa
 		sc = 0.8
 	case strong > 0:
 		sc = 0.7
-	case known > 0:
+	case known > 0 && known < len(run):
 		sc = 0.55
+	case known > 0:
+		sc = 0.45 // only words that are also ordinary words ("My Baby")
 	default:
-		sc = 0.45
+		sc = 0.5 // two or more rare capitalised words: a name more often than not
 	}
 	return sc
+}
+
+// personLike counts the words of run found in the name lists.
+func (g *gazetteer) personLike(run []tok) int {
+	n := 0
+	for _, t := range run {
+		if g.evidence(t.w) >= 0.9 {
+			n++
+		}
+	}
+	return n
+}
+
+func allCommon(g *gazetteer, run []tok) bool {
+	for _, t := range run {
+		if g.evidence(t.w) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func allUnknown(g *gazetteer, run []tok) bool {
+	for _, t := range run {
+		if g.evidence(t.w) != 0.3 || t.upper {
+			return false
+		}
+	}
+	return true
 }
