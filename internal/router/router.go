@@ -126,14 +126,32 @@ func Prior(cands []Candidate) Candidate {
 
 // Choose picks a main and a backup among cands. The main is drawn by power of
 // two choices among hosts within NearEqual of the best score (so one fast
-// host is not stampeded); the backup is the best from another owner (and,
-// other things equal, another region), else another host of the same owner,
-// else none. Excluded hosts and hosts at capacity are never chosen. rng may
-// be nil (then the first near-equal wins, which tests use for determinism).
+// host is not stampeded); the backup is chosen as ChooseBackup does. Excluded
+// hosts and hosts at capacity are never chosen. rng may be nil (then the best
+// score wins, which tests use for determinism).
 func Choose(cands []Candidate, w Want, rng *rand.Rand) Choice {
+	scores, usable, full := scoreAll(cands, w)
+	ch := Choice{Main: pick(cands, scores, rng), Backup: -1}
+	if ch.Main < 0 {
+		ch.Full = usable > 0 && full == usable
+		return ch
+	}
+	ch.Backup = backup(cands, scores, cands[ch.Main], rng)
+	return ch
+}
+
+// ChooseBackup picks a backup for a task whose main is main (which need not
+// be among cands): the best host from another owner, other things equal in
+// another region; else another host of the same owner; else -1.
+func ChooseBackup(cands []Candidate, main Candidate, w Want, rng *rand.Rand) int {
+	scores, _, _ := scoreAll(cands, w)
+	return backup(cands, scores, main, rng)
+}
+
+// scoreAll scores every usable candidate (-1 for excluded or full ones).
+func scoreAll(cands []Candidate, w Want) (scores []float64, usable, full int) {
 	prior := Prior(cands)
-	scores := make([]float64, len(cands))
-	usable, full := 0, 0
+	scores = make([]float64, len(cands))
 	for i, c := range cands {
 		scores[i] = -1
 		if w.Exclude[c.ID] {
@@ -146,17 +164,15 @@ func Choose(cands []Candidate, w Want, rng *rand.Rand) Choice {
 		}
 		scores[i] = Score(c, w, prior)
 	}
-	ch := Choice{Main: pick(cands, scores, rng), Backup: -1}
-	if ch.Main < 0 {
-		ch.Full = usable > 0 && full == usable
-		return ch
-	}
-	main := cands[ch.Main]
+	return scores, usable, full
+}
+
+func backup(cands []Candidate, scores []float64, main Candidate, rng *rand.Rand) int {
 	other := make([]float64, len(cands))
 	same := make([]float64, len(cands))
 	for i, s := range scores {
 		other[i], same[i] = -1, -1
-		if s < 0 || i == ch.Main {
+		if s < 0 || cands[i].ID == main.ID {
 			continue
 		}
 		if cands[i].Owner != main.Owner || main.Owner == "" {
@@ -168,10 +184,10 @@ func Choose(cands []Candidate, w Want, rng *rand.Rand) Choice {
 			same[i] = s
 		}
 	}
-	if ch.Backup = pick(cands, other, rng); ch.Backup < 0 {
-		ch.Backup = pick(cands, same, rng)
+	if b := pick(cands, other, rng); b >= 0 {
+		return b
 	}
-	return ch
+	return pick(cands, same, rng)
 }
 
 // pick draws among the near-best scores (negative scores are unusable) by

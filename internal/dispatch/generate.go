@@ -1,0 +1,780 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nuid"
+
+	"github.com/peerllm/peerllm/internal/engine"
+	"github.com/peerllm/peerllm/internal/fabric"
+	"github.com/peerllm/peerllm/internal/router"
+)
+
+// Request is one generation to run on hosts.
+type Request struct {
+	ID     string // request id, for logs
+	Model  string
+	Engine engine.Request // Continue must be empty; the dispatcher sets it
+	Mode   string         // "parallel", "hedged", "off", or "" for Config.Mode
+	Tier   string         // "enterprise" prefers enterprise hosts; "" any
+}
+
+// Delta is the next piece of the answer: valid UTF-8, in order, never
+// duplicated. Tokens is how many tokens it completes (more than one when a
+// character spanned several byte tokens).
+type Delta struct {
+	Text   string
+	Tokens int
+}
+
+// Outcome is how a generation ended, for metering and logs.
+type Outcome struct {
+	FinishReason     string // "stop" or "length"
+	PromptTokens     int
+	CompletionTokens int
+	// HostTokens counts tokens generated per host id, including backups'
+	// and hedges' work that the consumer did not see, for the ledger.
+	HostTokens map[string]int
+	Failovers  int // times the streaming host failed and another continued
+	Hedges     int // backups started because the main was late
+	TTFT       time.Duration
+}
+
+var (
+	errHostDead = errors.New("host dead")
+	errStalled  = errors.New("host stalled")
+	errDiverged = errors.New("host output diverged from the delivered stream")
+	errProtocol = errors.New("host broke the chunk protocol")
+)
+
+// event is a chunk or a failure for one attempt, queued for the request's
+// goroutine.
+type event struct {
+	a     *attempt
+	chunk *fabric.Chunk
+	err   error
+}
+
+// queue hands events from NATS callbacks and the health loop to a request's
+// goroutine without ever blocking the sender.
+type queue struct {
+	mu     sync.Mutex
+	evs    []event
+	signal chan struct{}
+}
+
+func (q *queue) push(e event) {
+	q.mu.Lock()
+	q.evs = append(q.evs, e)
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (q *queue) take() []event {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	evs := q.evs
+	q.evs = nil
+	return evs
+}
+
+// attempt is one task on one host. Its fields after registration belong to
+// the request goroutine; id, hostID and req are read by the chunk router.
+type attempt struct {
+	req    *queue
+	id     string
+	hostID string
+	role   string // main, backup, hedge, failover
+	start  int    // len(Continue)
+	max    int    // MaxTokens of the task
+
+	// firstLimit is the stall deadline for the first token, hedgeFirst the
+	// hedge delay; tokenLimit and hedgeToken the same between tokens.
+	firstLimit, tokenLimit, hedgeFirst, hedgeToken time.Duration
+
+	toks                    []fabric.ChunkToken
+	nextSeq                 int
+	sentAt, firstAt, lastAt time.Time
+	done                    bool
+	finish                  string
+	ended                   bool
+}
+
+func (a *attempt) end() int { return a.start + len(a.toks) }
+
+// gen is one Generate call's state. Only the calling goroutine touches it.
+type gen struct {
+	d    *Dispatcher
+	ctx  context.Context
+	req  Request
+	emit func(Delta) error
+	mode string
+	q    *queue
+
+	ids    []int    // delivered token ids by position
+	from   []string // host that delivered each position
+	commit int      // positions up to the last non-partial token (text emitted)
+	text   strings.Builder
+
+	active     []*attempt
+	lastLeader *attempt
+	exclude    map[string]bool // hosts that failed this request
+	ctxLimit   int             // hosts with a context this small or smaller refused the request
+	fresh      int             // attempts started after failures
+	noBackup   bool            // no backup candidate this segment
+	out        Outcome
+	t0         time.Time
+}
+
+// Generate runs req on hosts in segments, calling emit with each piece of the
+// answer in order from the calling goroutine. It returns ErrModelNotFound,
+// ErrNoHost, ErrOverloaded or ErrContextLength before emitting anything when
+// the request cannot start; ctx.Err() when ctx ends (all host tasks are
+// cancelled at once); emit's error if emit fails; or an error wrapping
+// ErrNoHost if every host that could continue failed. The Outcome is filled
+// as far as the generation got, also on error.
+func (d *Dispatcher) Generate(ctx context.Context, req Request, emit func(Delta) error) (Outcome, error) {
+	d.m.inflight.Inc()
+	defer d.m.inflight.Dec()
+	g := &gen{d: d, ctx: ctx, req: req, emit: emit, mode: req.Mode,
+		q:       &queue{signal: make(chan struct{}, 1)},
+		exclude: map[string]bool{}, t0: time.Now(),
+		out: Outcome{HostTokens: map[string]int{}}}
+	if g.mode == "" {
+		g.mode = d.cfg.Mode
+	}
+	err := g.run()
+	g.cancelAll()
+	g.out.CompletionTokens = g.commit
+	d.m.stage.WithLabelValues("request").Observe(time.Since(g.t0).Seconds())
+	d.m.tokens.Add(float64(g.commit))
+	if g.commit > 1 && g.out.TTFT > 0 {
+		if rest := time.Since(g.t0) - g.out.TTFT; rest > 0 {
+			d.m.tokensPerS.Observe(float64(g.commit-1) / rest.Seconds())
+		}
+	}
+	d.m.requests.WithLabelValues(outcomeLabel(ctx, err)).Inc()
+	return g.out, err
+}
+
+func outcomeLabel(ctx context.Context, err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case ctx.Err() != nil:
+		return "cancelled"
+	case errors.Is(err, ErrOverloaded):
+		return "overloaded"
+	case errors.Is(err, ErrContextLength):
+		return "context_length"
+	case errors.Is(err, ErrModelNotFound):
+		return "model_not_found"
+	case errors.Is(err, ErrNoHost):
+		return "no_host"
+	}
+	return "error"
+}
+
+func (g *gen) run() error {
+	d, req := g.d, &g.req
+	switch {
+	case req.Model == "":
+		return fmt.Errorf("%w: model is required", ErrBadRequest)
+	case len(req.Engine.Continue) > 0:
+		return fmt.Errorf("%w: continue is set by the dispatcher", ErrBadRequest)
+	case g.mode != ModeParallel && g.mode != ModeHedged && g.mode != ModeOff:
+		return fmt.Errorf("%w: mode %q", ErrBadRequest, g.mode)
+	}
+	// Main and backup must sample the same tokens, and a continuation must
+	// sample what the dead host would have: fix the seed.
+	if req.Engine.Sampling.Temperature > 0 && req.Engine.Sampling.Seed == 0 {
+		d.mu.Lock()
+		req.Engine.Sampling.Seed = d.rng.Uint64() | 1
+		d.mu.Unlock()
+	}
+	if err := g.precheck(); err != nil {
+		return err
+	}
+	segSize := d.cfg.SegmentTokens
+	var mainHost, backupHost string
+	for {
+		g.ids, g.from = g.ids[:g.commit], g.from[:g.commit]
+		segMax := segSize
+		if mt := req.Engine.MaxTokens; mt > 0 {
+			if mt-g.commit <= 0 {
+				g.out.FinishReason = "length"
+				return nil
+			}
+			segMax = min(segMax, mt-g.commit)
+		}
+		failovers := g.out.Failovers
+		t := time.Now()
+		finish, err := g.segment(g.commit+segMax, &mainHost, &backupHost)
+		if err != nil {
+			return err
+		}
+		d.m.stage.WithLabelValues("segment").Observe(time.Since(t).Seconds())
+		if finish != "" {
+			g.out.FinishReason = finish
+			return nil
+		}
+		if g.out.Failovers == failovers {
+			segSize = min(segSize*2, d.cfg.MaxSegmentTokens)
+		} else {
+			segSize = d.cfg.SegmentTokens
+		}
+	}
+}
+
+// precheck fails fast when no live host serves the model or the request
+// cannot fit any of them.
+func (g *gen) precheck() error {
+	d := g.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	serving, fits := 0, 0
+	for _, h := range d.hosts {
+		mi, ok := h.models[g.req.Model]
+		if !ok || !d.usable(h) {
+			continue
+		}
+		serving++
+		if mi.ContextLength <= 0 || g.req.Engine.MaxTokens < mi.ContextLength {
+			fits++
+		}
+	}
+	switch {
+	case serving == 0 && !d.known[g.req.Model]:
+		return fmt.Errorf("%w: %s", ErrModelNotFound, g.req.Model)
+	case serving == 0:
+		return fmt.Errorf("%w: %s", ErrNoHost, g.req.Model)
+	case fits == 0:
+		return fmt.Errorf("%w: max tokens %d", ErrContextLength, g.req.Engine.MaxTokens)
+	}
+	return nil
+}
+
+// segment runs positions [g.commit, segEnd) and returns the finish reason if
+// the answer ended, or "" to go on with the next segment. On return
+// *mainHost and *backupHost name the hosts to keep for the next segment.
+func (g *gen) segment(segEnd int, mainHost, backupHost *string) (string, error) {
+	d := g.d
+	if _, err := g.start("main", *mainHost, segEnd); err != nil {
+		return "", err
+	}
+	g.noBackup = false
+	if g.mode == ModeParallel {
+		g.startBackup(*backupHost, segEnd, "backup")
+	}
+	hedged := false
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if finish, ok := g.finished(segEnd, mainHost, backupHost); ok {
+			return finish, nil
+		}
+		if len(g.active) == 0 {
+			if g.fresh >= d.cfg.MaxFailovers {
+				return "", fmt.Errorf("%w: gave up after %d failovers", ErrNoHost, g.fresh)
+			}
+			g.fresh++
+			if _, err := g.start("failover", "", segEnd); err != nil {
+				return "", fmt.Errorf("continue after failover: %w", err)
+			}
+		}
+		if g.mode == ModeParallel && len(g.active) == 1 && !g.noBackup && g.fresh < d.cfg.MaxFailovers {
+			if g.startBackup("", segEnd, "backup") {
+				g.fresh++
+			}
+		}
+		now := time.Now()
+		next := now.Add(time.Hour)
+		for _, a := range g.active {
+			if dl, ok := a.deadline(false); ok && dl.Before(next) {
+				next = dl
+			}
+		}
+		if g.mode == ModeHedged && !hedged && len(g.active) == 1 {
+			if dl, ok := g.active[0].deadline(true); ok && dl.Before(next) {
+				next = dl
+			}
+		}
+		timer.Reset(max(next.Sub(now), 0))
+		select {
+		case <-g.ctx.Done():
+			return "", g.ctx.Err()
+		case <-g.q.signal:
+		case <-timer.C:
+		}
+		for _, ev := range g.q.take() {
+			if err := g.handle(ev); err != nil {
+				return "", err
+			}
+		}
+		now = time.Now()
+		for _, a := range append([]*attempt(nil), g.active...) {
+			if dl, ok := a.deadline(false); ok && now.After(dl) {
+				g.fail(a, errStalled, true)
+			}
+		}
+		if g.mode == ModeHedged && !hedged && len(g.active) == 1 {
+			if dl, ok := g.active[0].deadline(true); ok && now.After(dl) {
+				hedged = true
+				if g.startBackup("", segEnd, "hedge") {
+					g.out.Hedges++
+					d.m.hedges.Inc()
+				}
+			}
+		}
+	}
+}
+
+// deadline is when a is stalled (or, with hedge, late enough to hedge).
+func (a *attempt) deadline(hedge bool) (time.Time, bool) {
+	if a.done {
+		return time.Time{}, false
+	}
+	switch {
+	case a.firstAt.IsZero() && hedge:
+		return a.sentAt.Add(a.hedgeFirst), true
+	case a.firstAt.IsZero():
+		return a.sentAt.Add(a.firstLimit), true
+	case hedge:
+		return a.lastAt.Add(a.hedgeToken), true
+	}
+	return a.lastAt.Add(a.tokenLimit), true
+}
+
+// finished ends the segment when an attempt that agrees with the delivered
+// stream has reported Done after its last token was delivered. Other done
+// attempts are retired.
+func (g *gen) finished(segEnd int, mainHost, backupHost *string) (string, bool) {
+	var win *attempt
+	for _, a := range append([]*attempt(nil), g.active...) {
+		if !a.done {
+			continue
+		}
+		if a.end() == len(g.ids) && win == nil {
+			win = a
+			continue
+		}
+		// Done short of what another host delivered: a smaller context, or
+		// an end of sequence the other host did not see.
+		if a.finish == "stop" {
+			g.diverged(a, a.end())
+		}
+		g.retire(a, false)
+	}
+	if win == nil {
+		return "", false
+	}
+	finish := win.finish
+	if finish == "" {
+		finish = "stop"
+	}
+	segDone := finish == "length" && win.end() >= segEnd
+	*mainHost, *backupHost = win.hostID, ""
+	for _, a := range g.active {
+		if a != win {
+			*backupHost = a.hostID
+		}
+	}
+	if *backupHost == "" && g.lastBackup(win) != "" {
+		*backupHost = g.lastBackup(win)
+	}
+	g.retire(win, false)
+	for _, a := range append([]*attempt(nil), g.active...) {
+		g.retire(a, true)
+	}
+	if segDone {
+		return "", true
+	}
+	return finish, true
+}
+
+// lastBackup is the host that delivered most recently other than win's, as a
+// backup candidate for the next segment.
+func (g *gen) lastBackup(win *attempt) string {
+	for i := len(g.from) - 1; i >= 0; i-- {
+		if g.from[i] != win.hostID && !g.exclude[g.from[i]] {
+			return g.from[i]
+		}
+	}
+	return ""
+}
+
+func (g *gen) handle(ev event) error {
+	a := ev.a
+	if a.ended {
+		return nil
+	}
+	if ev.err != nil {
+		g.fail(a, ev.err, true)
+		return nil
+	}
+	c := ev.chunk
+	if c.Seq != a.nextSeq {
+		g.fail(a, fmt.Errorf("%w: chunk %d, want %d", errProtocol, c.Seq, a.nextSeq), true)
+		return nil
+	}
+	a.nextSeq++
+	now := time.Now()
+	for _, t := range c.Tokens {
+		pos := a.end()
+		if t.Index != pos {
+			g.fail(a, fmt.Errorf("%w: token index %d, want %d", errProtocol, t.Index, pos), true)
+			return nil
+		}
+		a.toks = append(a.toks, t)
+		g.out.HostTokens[a.hostID]++
+		if a.firstAt.IsZero() {
+			a.firstAt = now
+			g.d.observeFirstToken(a, now)
+		}
+		if pos < len(g.ids) {
+			if g.ids[pos] != t.ID {
+				g.diverged(a, pos)
+				g.fail(a, errDiverged, false)
+				return nil
+			}
+			continue
+		}
+		g.ids = append(g.ids, t.ID)
+		g.from = append(g.from, a.hostID)
+		g.lastLeader = a
+		if t.Partial {
+			continue
+		}
+		n := len(g.ids) - g.commit
+		g.commit = len(g.ids)
+		if g.out.TTFT == 0 {
+			g.out.TTFT = time.Since(g.t0)
+			g.d.m.ttft.Observe(g.out.TTFT.Seconds())
+		}
+		g.text.WriteString(t.Text)
+		if err := g.emit(Delta{Text: t.Text, Tokens: n}); err != nil {
+			return err
+		}
+	}
+	if len(c.Tokens) > 0 {
+		a.lastAt = now
+	}
+	if c.Error != "" {
+		return g.hostError(a, c)
+	}
+	if c.Done {
+		a.done, a.finish = true, c.FinishReason
+		if c.Usage != nil && g.out.PromptTokens == 0 {
+			g.out.PromptTokens = c.Usage.PromptTokens
+		}
+	}
+	return nil
+}
+
+// hostError handles a chunk carrying an error. Errors about the request end
+// it; errors about the host fail over.
+func (g *gen) hostError(a *attempt, c *fabric.Chunk) error {
+	err := fmt.Errorf("host %s: %s (%s)", a.hostID, c.ErrorCode, firstLine(c.Error))
+	switch c.ErrorCode {
+	case "bad_request":
+		g.fail(a, err, false)
+		return fmt.Errorf("%w: refused by host", ErrBadRequest)
+	case "context_length":
+		g.d.mu.Lock()
+		if h := g.d.hosts[a.hostID]; h != nil {
+			g.ctxLimit = max(g.ctxLimit, h.models[g.req.Model].ContextLength)
+		}
+		g.d.mu.Unlock()
+		g.fail(a, err, false)
+		if len(g.active) == 0 && !g.anyFits() {
+			return fmt.Errorf("%w: on every host", ErrContextLength)
+		}
+	case "overloaded", "cancelled":
+		g.fail(a, err, false)
+	default:
+		g.fail(a, err, true)
+	}
+	return nil
+}
+
+// anyFits reports whether a usable host has a context above g.ctxLimit.
+func (g *gen) anyFits() bool {
+	g.d.mu.Lock()
+	defer g.d.mu.Unlock()
+	for _, h := range g.d.hosts {
+		if mi, ok := h.models[g.req.Model]; ok && g.d.usable(h) && !g.exclude[h.id] && mi.ContextLength > g.ctxLimit {
+			return true
+		}
+	}
+	return false
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}
+
+// diverged records that a's token at pos disagrees with the delivered stream
+// (or that a ended there while another host went on). Both hosts are counted:
+// one disagreement cannot tell which is wrong, a host that fakes work
+// disagrees with everyone. No strike: operators review the counters.
+func (g *gen) diverged(a *attempt, pos int) {
+	other := ""
+	if pos < len(g.from) {
+		other = g.from[pos]
+	}
+	g.d.m.divergences.Inc()
+	g.d.mu.Lock()
+	g.d.figures(a.hostID).AddDivergences++
+	if other != "" && other != a.hostID {
+		g.d.figures(other).AddDivergences++
+	}
+	g.d.mu.Unlock()
+	g.d.log.Warn("host output diverged", "request", g.req.ID, "host", a.hostID, "other", other, "position", pos)
+}
+
+// fail stops a after err, excludes its host for the rest of the request and,
+// when countFailure, lowers the host's success history.
+func (g *gen) fail(a *attempt, err error, countFailure bool) {
+	if a.ended {
+		return
+	}
+	if g.lastLeader == a || (g.lastLeader == nil && a.role == "main") {
+		g.out.Failovers++
+		g.d.m.failovers.Inc()
+	}
+	g.exclude[a.hostID] = true
+	g.d.log.Warn("host task failed", "request", g.req.ID, "host", a.hostID, "task", a.id, "role", a.role,
+		"at", a.end(), "err", err)
+	if countFailure {
+		g.d.mu.Lock()
+		g.d.figures(a.hostID).AddFailures++
+		if h := g.d.hosts[a.hostID]; h != nil {
+			h.failures++
+		}
+		g.d.mu.Unlock()
+	}
+	g.retire(a, !errors.Is(err, errHostDead))
+}
+
+// retire ends a: it is forgotten by the chunk router, its host slot is
+// released, and, with cancel, the host is told to stop.
+func (g *gen) retire(a *attempt, cancel bool) {
+	if a.ended {
+		return
+	}
+	a.ended = true
+	for i, x := range g.active {
+		if x == a {
+			g.active = append(g.active[:i], g.active[i+1:]...)
+			break
+		}
+	}
+	if g.lastLeader == a {
+		g.lastLeader = nil
+	}
+	d := g.d
+	d.m.tasks.Dec()
+	d.mu.Lock()
+	delete(d.tasks, a.id)
+	u := d.figures(a.hostID)
+	u.AddTokens += int64(len(a.toks))
+	if h := d.hosts[a.hostID]; h != nil {
+		delete(h.attempts, a)
+		h.inflight--
+		if a.done {
+			u.AddSuccesses++
+			h.successes++
+			if n := len(a.toks); n > 1 && a.lastAt.After(a.firstAt) {
+				ms := float64(a.lastAt.Sub(a.firstAt)) / float64(time.Millisecond) / float64(n-1)
+				h.msPerToken = ewma(h.msPerToken, ms)
+			}
+		}
+	}
+	d.mu.Unlock()
+	if cancel && !a.done {
+		if data, err := fabric.Encode(fabric.Cancel{TaskID: a.id}); err == nil {
+			d.nc.Publish(fabric.CancelSubject(a.hostID), data)
+		}
+	}
+}
+
+// cancelAll stops every running attempt (the request is over).
+func (g *gen) cancelAll() {
+	for _, a := range append([]*attempt(nil), g.active...) {
+		g.retire(a, true)
+	}
+}
+
+const ewmaAlpha = 0.2
+
+func ewma(old, sample float64) float64 {
+	if old <= 0 {
+		return sample
+	}
+	return old + ewmaAlpha*(sample-old)
+}
+
+// observeFirstToken feeds a's time to first token into its host's EWMA.
+func (d *Dispatcher) observeFirstToken(a *attempt, now time.Time) {
+	dt := now.Sub(a.sentAt)
+	d.m.stage.WithLabelValues("first_token").Observe(dt.Seconds())
+	d.mu.Lock()
+	if h := d.hosts[a.hostID]; h != nil {
+		h.ttftMs = ewma(h.ttftMs, float64(dt)/float64(time.Millisecond))
+	}
+	d.mu.Unlock()
+}
+
+// startBackup starts a backup (role "backup" or "hedge") beside the current
+// attempts, preferring host prefer. It reports whether one started; when no
+// host qualifies it stops trying for this segment.
+func (g *gen) startBackup(prefer string, segEnd int, role string) bool {
+	if _, err := g.start(role, prefer, segEnd); err != nil {
+		g.noBackup = true
+		return false
+	}
+	return true
+}
+
+// start sends a task for positions [g.commit, segEnd) to a host: prefer if it
+// is usable, else the router's choice (for a backup: from another owner than
+// the running attempt's host).
+func (g *gen) start(role, prefer string, segEnd int) (*attempt, error) {
+	d := g.d
+	t := time.Now()
+	busy := map[string]bool{}
+	for _, a := range g.active {
+		busy[a.hostID] = true
+	}
+	var leader string
+	if len(g.active) > 0 {
+		leader = g.active[0].hostID
+		if g.lastLeader != nil {
+			leader = g.lastLeader.hostID
+		}
+	}
+	if len(g.active) == 0 && g.commit < len(g.ids) {
+		// Partial tokens delivered by a host that is gone: the new host
+		// regenerates them after the last complete character.
+		g.ids, g.from = g.ids[:g.commit], g.from[:g.commit]
+	}
+
+	d.mu.Lock()
+	var cands []router.Candidate
+	var hosts []*liveHost
+	for _, h := range d.hosts {
+		mi, ok := h.models[g.req.Model]
+		if !ok || !d.usable(h) || g.exclude[h.id] || busy[h.id] || (g.ctxLimit > 0 && mi.ContextLength <= g.ctxLimit) {
+			continue
+		}
+		hosts = append(hosts, h)
+		cands = append(cands, router.Candidate{ID: h.id, Owner: h.owner, Region: h.region, Tier: h.tier,
+			TTFT: time.Duration(h.ttftMs * float64(time.Millisecond)), MsPerToken: h.msPerToken,
+			Successes: h.successes, Failures: h.failures, InFlight: max(h.inflight, h.hb.InFlight),
+			Capacity: h.capacity, RTT: h.rtt})
+	}
+	want := router.Want{Tokens: segEnd - g.commit, Region: d.cfg.Region, Tier: g.req.Tier}
+	idx := -1
+	for i, c := range cands {
+		if c.ID == prefer && c.InFlight < max(c.Capacity, 1) {
+			idx = i
+		}
+	}
+	full := false
+	if idx < 0 && role != "main" && role != "failover" && leader != "" {
+		main := router.Candidate{ID: leader}
+		if h := d.hosts[leader]; h != nil {
+			main.Owner, main.Region = h.owner, h.region
+		}
+		idx = router.ChooseBackup(cands, main, want, d.rng)
+	} else if idx < 0 {
+		ch := router.Choose(cands, want, d.rng)
+		idx, full = ch.Main, ch.Full
+	}
+	if idx < 0 {
+		d.mu.Unlock()
+		if full {
+			return nil, fmt.Errorf("%w: %s", ErrOverloaded, g.req.Model)
+		}
+		if g.ctxLimit > 0 {
+			return nil, fmt.Errorf("%w: no host with a larger context", ErrContextLength)
+		}
+		return nil, fmt.Errorf("%w: %s", ErrNoHost, g.req.Model)
+	}
+	h := hosts[idx]
+	prior := router.Prior(cands)
+	expTTFT, measured := time.Duration(h.ttftMs*float64(time.Millisecond)), h.ttftMs > 0
+	if !measured {
+		expTTFT = prior.TTFT
+	}
+	expTok := time.Duration(h.msPerToken * float64(time.Millisecond))
+	if expTok <= 0 {
+		expTok = time.Duration(prior.MsPerToken * float64(time.Millisecond))
+	}
+	a := &attempt{req: g.q, id: nuid.Next(), hostID: h.id, role: role, start: g.commit, max: segEnd - g.commit,
+		firstLimit: d.cfg.FirstTokenTimeout,
+		tokenLimit: max(d.cfg.StallFloor, time.Duration(d.cfg.StallFactor*float64(expTok))),
+		hedgeFirst: max(d.cfg.HedgeFloor, time.Duration(d.cfg.HedgeFactor*float64(expTTFT))),
+		hedgeToken: max(d.cfg.HedgeFloor, time.Duration(d.cfg.HedgeFactor*float64(expTok))),
+		sentAt:     time.Now()}
+	if measured {
+		a.firstLimit = max(d.cfg.StallFloor, time.Duration(d.cfg.StallFactor*float64(expTTFT)))
+	}
+	d.tasks[a.id] = a
+	h.attempts[a] = struct{}{}
+	h.inflight++
+	d.mu.Unlock()
+	d.m.tasks.Inc()
+	g.active = append(g.active, a)
+	d.m.stage.WithLabelValues("pick").Observe(time.Since(t).Seconds())
+
+	er := g.req.Engine
+	er.Continue = append([]int(nil), g.ids[:g.commit]...)
+	er.ContinueText = g.text.String()
+	er.MaxTokens = a.max
+	deadline := time.Now().Add(d.cfg.TaskDeadline)
+	if dl, ok := g.ctx.Deadline(); ok {
+		deadline = dl
+	}
+	data, err := fabric.Encode(&fabric.Task{ID: a.id, Model: g.req.Model, Request: er, Deadline: deadline})
+	if err == nil {
+		err = d.nc.Publish(fabric.TaskSubject(h.id), data)
+	}
+	if err != nil {
+		g.fail(a, fmt.Errorf("send task: %w", err), false)
+		return nil, fmt.Errorf("send task to host %s: %w", h.id, err)
+	}
+	return a, nil
+}
+
+// onChunk routes a host's chunk to the request running the task.
+func (d *Dispatcher) onChunk(msg *nats.Msg) {
+	hostID, taskID := hostFromSubject(msg.Subject)
+	d.mu.Lock()
+	a := d.tasks[taskID]
+	d.mu.Unlock()
+	if a == nil || a.hostID != hostID {
+		return // a late chunk of a finished task, or not this host's task
+	}
+	var c fabric.Chunk
+	if err := fabric.Decode(msg.Data, &c); err != nil {
+		a.req.push(event{a: a, err: fmt.Errorf("%w: %v", errProtocol, err)})
+		return
+	}
+	a.req.push(event{a: a, chunk: &c})
+}
