@@ -138,28 +138,11 @@ func (m *model) forward(s *state, token, pos int, wantLogits bool) error {
 		m.rope(s, s.q, c.heads)
 		m.rope(s, kc, c.kvHeads)
 
-		keys, vals := s.keys[l], s.vals[l]
+		keys, vals := s.keys[l][:(pos+1)*kvDim], s.vals[l][:(pos+1)*kvDim]
 		for h := 0; h < c.heads; h++ {
-			q := s.q[h*hd : (h+1)*hd]
 			att := s.att[:pos+1]
 			off := (h / group) * hd
-			for t := 0; t <= pos; t++ {
-				k := keys[t*kvDim+off : t*kvDim+off+hd]
-				var score float32
-				for i, qv := range q {
-					score += qv * k[i]
-				}
-				att[t] = score / scale
-			}
-			softmax(att)
-			xb := s.xb[h*hd : (h+1)*hd]
-			clear(xb)
-			for t, a := range att {
-				v := vals[t*kvDim+off : t*kvDim+off+hd]
-				for i := range xb {
-					xb[i] += a * v[i]
-				}
-			}
+			attention(s.q[h*hd:(h+1)*hd], keys[off:], vals[off:], kvDim, att, s.xb[h*hd:(h+1)*hd], scale)
 		}
 		s.matvec(ly.wo, s.xb, s.xb2)
 		for i := range s.x {
@@ -184,4 +167,30 @@ func (m *model) forward(s *state, token, pos int, wantLogits bool) error {
 	rmsnorm(s.x, s.x, m.w.outNorm, c.eps)
 	s.matvec(m.w.output, s.x, s.logits)
 	return nil
+}
+
+// attention computes one head: scores of q against each position's key
+// (keys[t*stride:][:len(q)]), softmax, and the weighted sum of values into
+// out, in llama2.c's float order.
+func attention(q, keys, vals []float32, stride int, att, out []float32, scale float32) {
+	hd := len(q)
+	for t := range att {
+		k := keys[t*stride : t*stride+hd]
+		k = k[:len(q)]
+		var score float32
+		for i, qv := range q {
+			score += qv * k[i]
+		}
+		att[t] = score / scale
+	}
+	softmax(att)
+	clear(out)
+	out = out[:hd]
+	for t, a := range att {
+		v := vals[t*stride : t*stride+hd]
+		v = v[:len(out)]
+		for i := range out {
+			out[i] += a * v[i]
+		}
+	}
 }
