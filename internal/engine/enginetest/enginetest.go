@@ -250,6 +250,33 @@ func Run(t *testing.T, newEngine func(t *testing.T) engine.Engine, opts Options)
 		}
 	})
 
+	t.Run("ContinuationMessages", func(t *testing.T) {
+		if !opts.Greedy || !opts.Messages {
+			t.Skip("needs a deterministic engine that takes messages")
+		}
+		e := newEngine(t)
+		req := base()
+		req.Prompt = ""
+		req.Messages = []engine.Message{{Role: "user", Content: opts.Prompt}}
+		whole := mustGenerate(t, e, req)
+		if len(whole.tokens) < opts.MaxTokens {
+			t.Skipf("reference ended after %d tokens", len(whole.tokens))
+		}
+		first := opts.MaxTokens / 2
+		req.MaxTokens = first
+		head := mustGenerate(t, e, req)
+		req.MaxTokens = opts.MaxTokens - first
+		for _, tok := range head.tokens {
+			req.Continue = append(req.Continue, tok.ID)
+		}
+		req.ContinueText = head.text()
+		tail := mustGenerate(t, e, req)
+		checkIndexes(t, tail.tokens, len(head.tokens))
+		if got, want := head.text()+tail.text(), whole.text(); got != want {
+			t.Errorf("chat continued:\n%q\nwant:\n%q", got, want)
+		}
+	})
+
 	t.Run("Deterministic", func(t *testing.T) {
 		if !opts.Greedy && !opts.Seeded {
 			t.Skip("engine promises no determinism")
