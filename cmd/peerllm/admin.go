@@ -43,7 +43,15 @@ func runAdmin(ctx context.Context, args []string) error {
 	if *token == "" {
 		*token = os.Getenv("PEERLLM_ADMIN_TOKEN")
 	}
-	rest := fs.Args()
+	// --json may also follow the command words (admin hosts list --json).
+	var rest []string
+	for _, a := range fs.Args() {
+		if a == "--json" || a == "-json" {
+			*asJSON = true
+			continue
+		}
+		rest = append(rest, a)
+	}
 	if len(rest) < 2 {
 		return usagef("need a command, e.g. 'keys list' (peerllm admin -h)")
 	}
@@ -280,7 +288,7 @@ func orPrint(raw []byte, err error, asJSON bool) error {
 
 func printRaw(raw []byte) error {
 	var buf bytes.Buffer
-	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+	if err := json.Indent(&buf, bytes.TrimSpace(raw), "", "  "); err != nil {
 		os.Stdout.Write(raw)
 		return nil
 	}

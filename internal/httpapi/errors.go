@@ -72,7 +72,14 @@ func errorFor(err error, promptParam string) *Error {
 		if code == "" {
 			code = "content_policy_violation"
 		}
-		return &Error{Status: http.StatusBadRequest, Type: "invalid_request_error", Param: promptParam, Code: code, Message: msg}
+		status, typ, param := refusal.Status, "invalid_request_error", any(promptParam)
+		if status == 0 {
+			status = http.StatusBadRequest
+		}
+		if status == http.StatusPaymentRequired {
+			typ, param = "insufficient_quota", nil
+		}
+		return &Error{Status: status, Type: typ, Param: param, Code: code, Message: msg}
 	}
 	switch {
 	case errors.Is(err, auth.ErrInvalidKey):
