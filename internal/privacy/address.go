@@ -22,7 +22,8 @@ var streetAfter = setOf(strings.Fields(`Street St St. Avenue Ave Ave. Road Rd Rd
 	Ridges River Route Run Shoal Shoals Shore Shores Skyway Spring Springs Spur Spurs Station Stravenue Stream
 	Summit Throughway Trace Track Trafficway Tunnel Turnpike Underpass Union Unions Valley Valleys Via Viaduct View
 	Views Village Villages Ville Vista Walks Wall Ways Well Wells Gate End Drove Mead Chase Yard Wynd Parade Vale
-	Brae Grange Approach Paddock Lea Circuit Esplanade Promenade Quay Wharf Embankment`))
+	Brae Grange Approach Paddock Lea Circuit Esplanade Promenade Quay Wharf Embankment Strasse Straße Str Gasse
+	Weg Platz Allee Gata Gatan Vej Katu Straat Laan`))
 
 var streetBefore = setOf(strings.Fields(`Via Viale Vicolo Piazza Piazzale Corso Largo Strada Contrada Rue Avenue Boulevard Chemin
 	Allée Impasse Place Quai Route Cours Calle Avenida Avda Carrer Camino Paseo Plaza Ronda Travesía Rua Rúa Praça

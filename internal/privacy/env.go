@@ -21,7 +21,7 @@ var keyRules = map[string]keyRule{
 	"api_key": {Secret, 8, 0.9, false}, "apikey": {Secret, 8, 0.9, false}, "api-key": {Secret, 8, 0.9, false},
 	"access_key": {Secret, 8, 0.9, true}, "secret_key": {Secret, 8, 0.9, true}, "client_secret": {Secret, 8, 0.9, true},
 	"auth_token": {Secret, 8, 0.9, true}, "access_token": {Secret, 8, 0.9, true}, "bearer": {Secret, 12, 0.9, false},
-	"private_key": {Secret, 8, 0.9, true}, "aws_secret_access_key": {Secret, 8, 0.95, true},
+	"private_key": {Secret, 8, 0.9, true}, "key": {Secret, 12, 0.8, true}, "aws_secret_access_key": {Secret, 8, 0.95, true},
 	"username": {Username, 2, 0.8, true}, "user_name": {Username, 2, 0.8, true}, "login": {Username, 2, 0.7, true},
 	"user": {Username, 2, 0.7, true}, "hostname": {Hostname, 2, 0.8, true}, "host": {Hostname, 2, 0.7, true},
 	"machine": {Hostname, 2, 0.7, true}, "computer": {Hostname, 2, 0.7, true}, "computername": {Hostname, 2, 0.8, true},

@@ -86,6 +86,11 @@ var titles = setOf(strings.Fields(`mr mrs ms miss mx dr prof professor sir madam
 	monsieur madame señor señora sr sra srta don doña capt captain col gen sgt officer detective judge senator
 	mister doctor mevrouw meneer signor signora sig dott ing pan pani`))
 
+// stopCaps are capitalised words that some name lists contain but that are
+// far more often greetings, days or months.
+var stopCaps = setOf(strings.Fields(`Hi Hello Hey Dear Thanks Yes No Ok Please Sorry Monday Tuesday Wednesday Thursday
+	Friday Saturday Sunday January February March April May June July August September October November December`))
+
 var particles = setOf(strings.Fields(`van von de da del della der di du la le bin ibn al el dos das do y ten ter zu af av den des st`))
 
 var personBefore = []string{"my name is", "name is", "i am", "i'm", "called", "named", "dear", "hi", "hello", "hey", "thanks",
@@ -133,7 +138,7 @@ func endsWithAny(s string, list []string) bool {
 func (g *gazetteer) evidence(w string) float64 {
 	lw := strings.ToLower(w)
 	f, l := g.first[w], g.last[w]
-	c := g.common[lw] || g.capwords[w] || titles[lw]
+	c := g.common[lw] || g.capwords[w] || titles[lw] || stopCaps[w]
 	switch {
 	case f && !c:
 		return 1
@@ -232,7 +237,7 @@ func (s *Scanner) scanNames(text string, out []span) []span {
 		after := text[en:min(len(text), en+16)]
 
 		if place, sc := g.place(run); place {
-			if endsWithAny(before, locBefore) {
+			if sc > 0.5 && endsWithAny(before, locBefore) {
 				sc += 0.1
 			}
 			out = append(out, span{Location, st, en, sc})

@@ -146,14 +146,14 @@ func (s *Scanner) classifyNumber(text string, run numRun, out []span) []span {
 	}
 	// A shorter prefix at a group boundary: "4111 1111 1111 1111 12/27" or a
 	// phone number followed by an unrelated figure.
-	for k := len(g) - 1; k >= 2; k-- {
+	for k := len(g) - 1; k >= 1; k-- {
 		sub := g[:k]
 		end := sub[k-1][1]
 		dd := digitsOf(text, sub)
 		if sc := cardScore(dd, sp[:k-1], ctx); sc > 0 {
 			return append(out, span{CreditCard, run.start, end, sc})
 		}
-		if sc := s.phoneScore(text[run.start:end], dd, run.plus, k, ctx); sc >= 0.7 {
+		if sc := s.phoneScore(text[run.start:end], dd, run.plus, k, ctx); k >= 2 && sc >= 0.7 {
 			return append(out, span{Phone, run.start, end, sc})
 		}
 	}

@@ -197,6 +197,10 @@ func (r *Restorer) matchAt(p string, i int, final bool) (matchResult, string, in
 				continue
 			}
 		}
+		if maybe {
+			// A longer stand-in may still match once more text arrives.
+			return matchMaybe, "", 0
+		}
 		return matchFull, caseLike(got, pt.from, pt.to), n
 	}
 	if maybe {

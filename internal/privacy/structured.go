@@ -351,6 +351,10 @@ func scanTokens(text string, out []span) []span {
 			j++
 		}
 		tok := strings.TrimRight(text[i:j], ".")
+		if k := strings.LastIndexByte(strings.TrimRight(tok, "="), '='); k >= 0 {
+			i += k + 1 // NAME=value: the value is the token
+			tok = tok[k+1:]
+		}
 		if len(tok) >= 16 {
 			if sc := secretScore(tok); sc > 0 {
 				out = append(out, span{Secret, i, i + len(tok), sc})
