@@ -160,6 +160,30 @@ func TestMatVecGolden(t *testing.T) {
 	}
 }
 
+func TestMatMul(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	p := gguf.NewPool(2)
+	defer p.Close()
+	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeQ8_0, gguf.TypeQ4_K, gguf.TypeQ6_K} {
+		for _, n := range []int{1, 3, 9} {
+			rows, cols := 70, 512
+			w := randomWeights(r, typ, rows*cols)
+			x := randomVector(r, n*cols)
+			out := make([]float32, n*rows)
+			p.MatMul(typ, w, rows, cols, x, n, out)
+			one := make([]float32, rows)
+			for i := range n {
+				(*gguf.Pool)(nil).MatVec(typ, w, rows, cols, x[i*cols:(i+1)*cols], one)
+				for r := range rows {
+					if out[i*rows+r] != one[r] {
+						t.Fatalf("%s n=%d: vector %d row %d: MatMul %v, MatVec %v", typ, n, i, r, out[i*rows+r], one[r])
+					}
+				}
+			}
+		}
+	}
+}
+
 func TestMatVecPanics(t *testing.T) {
 	cases := []struct {
 		name string

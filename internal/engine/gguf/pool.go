@@ -31,6 +31,7 @@ type job struct {
 	rowBytes int
 	rows     int
 	parts    int
+	n        int // input vectors
 	x, out   []float32
 }
 
@@ -66,9 +67,12 @@ func (p *Pool) worker(part int, start <-chan struct{}) {
 // run computes the rows of part i of the job.
 func (j *job) run(i int) {
 	lo, hi := j.rows*i/j.parts, j.rows*(i+1)/j.parts
-	cols := len(j.x)
+	cols := len(j.x) / j.n
 	for r := lo; r < hi; r++ {
-		j.out[r] = j.kern(j.w[r*j.rowBytes:(r+1)*j.rowBytes], j.x[:cols])
+		row := j.w[r*j.rowBytes : (r+1)*j.rowBytes]
+		for i := range j.n {
+			j.out[i*j.rows+r] = j.kern(row, j.x[i*cols:(i+1)*cols])
+		}
 	}
 }
 
@@ -98,6 +102,14 @@ func (p *Pool) Close() {
 // supported or the slices are too short: the caller checks types when it loads
 // a model.
 func (p *Pool) MatVec(t Type, w []byte, rows, cols int, x []float32, out []float32) {
+	p.MatMul(t, w, rows, cols, x, 1, out)
+}
+
+// MatMul is MatVec for n input vectors at once, x holding them one after the
+// other (n×cols) and out receiving n×rows results: out[i*rows+r] = dot(row r
+// of w, vector i). Each weight row is read from memory once for all n
+// vectors, which makes prompt processing cheaper than n MatVec calls.
+func (p *Pool) MatMul(t Type, w []byte, rows, cols int, x []float32, n int, out []float32) {
 	kern := kernel(t)
 	if kern == nil {
 		panic(fmt.Sprintf("gguf: MatVec: unsupported type %s", t))
@@ -106,11 +118,11 @@ func (p *Pool) MatVec(t Type, w []byte, rows, cols int, x []float32, out []float
 	if err != nil {
 		panic("gguf: MatVec: " + err.Error())
 	}
-	if rows < 0 || len(x) != cols || len(out) < rows || len(w) < rows*rb {
-		panic(fmt.Sprintf("gguf: MatVec %s %dx%d: have %d weight bytes, %d inputs, %d outputs", t, rows, cols, len(w), len(x), len(out)))
+	if rows < 0 || n < 1 || len(x) != n*cols || len(out) < n*rows || len(w) < rows*rb {
+		panic(fmt.Sprintf("gguf: MatVec %s %dx%d by %d vectors: have %d weight bytes, %d inputs, %d outputs", t, rows, cols, n, len(w), len(x), len(out)))
 	}
-	j := job{kern: kern, w: w, rowBytes: rb, rows: rows, parts: 1, x: x, out: out}
-	if p == nil || p.threads == 1 || rows*cols < parallelMin || rows < 2 {
+	j := job{kern: kern, w: w, rowBytes: rb, rows: rows, parts: 1, n: n, x: x, out: out}
+	if p == nil || p.threads == 1 || rows*cols*n < parallelMin || rows < 2 {
 		j.run(0)
 		return
 	}

@@ -1,0 +1,83 @@
+package gguf_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/peerllm/peerllm/internal/engine/gguf"
+)
+
+// BenchmarkMatVec reports weight bytes read per second (MB/s) for a
+// 1024×2048 matrix of each format, on one and two threads.
+func BenchmarkMatVec(b *testing.B) {
+	const rows, cols = 1024, 2048
+	r := rand.New(rand.NewPCG(11, 12))
+	x := randomVector(r, cols)
+	out := make([]float32, rows)
+	for _, typ := range allSupported {
+		w := randomWeights(r, typ, rows*cols)
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/t%d", typ, threads), func(b *testing.B) {
+				p := gguf.NewPool(threads)
+				defer p.Close()
+				b.SetBytes(int64(len(w)))
+				for b.Loop() {
+					p.MatVec(typ, w, rows, cols, x, out)
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(rows*cols), "ns/weight")
+			})
+		}
+	}
+}
+
+// BenchmarkMatVecShapes covers the small matrices of stories260K and the
+// sizes around the single-thread threshold.
+func BenchmarkMatVecShapes(b *testing.B) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, s := range [][2]int{{64, 64}, {172, 64}, {512, 64}, {128, 256}, {256, 256}, {512, 512}} {
+		rows, cols := s[0], s[1]
+		w := randomWeights(r, gguf.TypeF32, rows*cols)
+		x := randomVector(r, cols)
+		out := make([]float32, rows)
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("F32/%dx%d/t%d", rows, cols, threads), func(b *testing.B) {
+				p := gguf.NewPool(threads)
+				defer p.Close()
+				b.SetBytes(int64(len(w)))
+				for b.Loop() {
+					p.MatVec(gguf.TypeF32, w, rows, cols, x, out)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkDequantize reports encoded bytes decoded per second.
+func BenchmarkDequantize(b *testing.B) {
+	const n = 1 << 16
+	r := rand.New(rand.NewPCG(15, 16))
+	out := make([]float32, n)
+	for _, typ := range allSupported {
+		w := randomWeights(r, typ, n)
+		b.Run(typ.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(w)))
+			for b.Loop() {
+				if err := gguf.Dequantize(typ, w, out); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkParse parses the small synthetic test file.
+func BenchmarkParse(b *testing.B) {
+	data := validSpec().bytes()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := gguf.Parse(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
