@@ -146,8 +146,28 @@ func memBandwidth(threads int) float64 {
 // writeRandomGGUF writes a Llama GGUF with seeded random weights in typ
 // (F32 or Q8_0; norms F32) and a plain SentencePiece vocabulary.
 func writeRandomGGUF(path string, c config, typ gguf.Type) error {
+	return writeFixture(path, c, typ, fixture{})
+}
+
+// fixture bends a generated GGUF for the bad-input tests.
+type fixture struct {
+	arch     string // general.architecture; "" means llama
+	skip     string // a tensor left out
+	reshape  string // a tensor written with its dimensions swapped
+	tokens   int    // vocabulary size written; 0 means c.vocab
+	truncate int    // bytes cut off the end
+}
+
+func writeFixture(path string, c config, typ gguf.Type, fx fixture) error {
 	var w ggufWriter
-	w.kv("general.architecture", "llama")
+	w.skip, w.reshape = fx.skip, fx.reshape
+	if fx.arch == "" {
+		fx.arch = "llama"
+	}
+	if fx.tokens == 0 {
+		fx.tokens = c.vocab
+	}
+	w.kv("general.architecture", fx.arch)
 	w.kv("general.name", "random-"+typ.String())
 	w.kv("llama.context_length", uint32(c.ctx))
 	w.kv("llama.embedding_length", uint32(c.dim))
@@ -157,9 +177,9 @@ func writeRandomGGUF(path string, c config, typ gguf.Type) error {
 	w.kv("llama.attention.head_count_kv", uint32(c.kvHeads))
 	w.kv("llama.attention.layer_norm_rms_epsilon", float32(1e-5))
 	w.kv("tokenizer.ggml.model", "llama")
-	toks := make([]string, c.vocab)
-	scores := make([]float32, c.vocab)
-	types := make([]int32, c.vocab)
+	toks := make([]string, fx.tokens)
+	scores := make([]float32, fx.tokens)
+	types := make([]int32, fx.tokens)
 	for i := range toks {
 		switch {
 		case i == 0:
@@ -212,11 +232,23 @@ func writeRandomGGUF(path string, c config, typ gguf.Type) error {
 		mat(p+"ffn_up.weight", c.hidden, c.dim)
 	}
 	vec("output_norm.weight", c.dim)
-	return w.write(path)
+	if err := w.write(path); err != nil {
+		return err
+	}
+	if fx.truncate > 0 {
+		st, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		return os.Truncate(path, st.Size()-int64(fx.truncate))
+	}
+	return nil
 }
 
 // ggufWriter assembles a GGUF v3 file (test and benchmark fixtures only).
 type ggufWriter struct {
+	skip    string // tensor name to leave out
+	reshape string // tensor name whose dims are reversed
 	meta    []byte
 	nkv     int
 	infos   []byte
@@ -273,6 +305,12 @@ func (w *ggufWriter) kv(key string, v any) {
 
 // tensor adds a tensor, encoding x as typ (F32, F16 or Q8_0).
 func (w *ggufWriter) tensor(name string, typ gguf.Type, dims []uint64, x []float32) {
+	if name == w.skip {
+		return
+	}
+	if name == w.reshape && len(dims) == 2 {
+		dims = []uint64{dims[1], dims[0]}
+	}
 	le := binary.LittleEndian
 	var raw []byte
 	switch typ {

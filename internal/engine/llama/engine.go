@@ -90,8 +90,11 @@ func load(path string, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = f.ReadAt(head, 0)
+	n, err := f.ReadAt(head, 0)
 	f.Close()
+	if n < len(head) {
+		return nil, fmt.Errorf("file too short (%d bytes) to be a model", n)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read header: %w", err)
 	}
@@ -142,7 +145,7 @@ func (e *Engine) loadBin(path string, opts Options) error {
 	e.closers = append(e.closers, mp.unmap)
 	cfg, w, err := loadCheckpoint(mp.data)
 	if err != nil {
-		return err
+		return fmt.Errorf("not a GGUF file, and as a llama2.c checkpoint: %w", err)
 	}
 	tp := opts.TokenizerPath
 	if tp == "" {

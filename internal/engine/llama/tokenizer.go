@@ -161,11 +161,11 @@ type spm struct {
 // EOS 2, byte tokens "<0xNN>".
 func loadTokenizerBin(data []byte, n int) (*spm, error) {
 	if len(data) < 4 {
-		return nil, fmt.Errorf("tokenizer truncated")
+		return nil, fmt.Errorf("truncated")
 	}
 	maxLen := int(int32(binary.LittleEndian.Uint32(data)))
 	if maxLen <= 0 || maxLen > 1<<16 {
-		return nil, fmt.Errorf("tokenizer: bad max token length %d", maxLen)
+		return nil, fmt.Errorf("bad max token length %d", maxLen)
 	}
 	off := 4
 	t := &spm{spacePrefix: true}
@@ -173,13 +173,13 @@ func loadTokenizerBin(data []byte, n int) (*spm, error) {
 	t.bos, t.eos, t.unk = 1, []int{2}, 0
 	for off < len(data) {
 		if len(data)-off < 8 {
-			return nil, fmt.Errorf("tokenizer truncated at token %d", len(t.tokens))
+			return nil, fmt.Errorf("truncated at token %d", len(t.tokens))
 		}
 		score := math.Float32frombits(binary.LittleEndian.Uint32(data[off:]))
 		l := int(int32(binary.LittleEndian.Uint32(data[off+4:])))
 		off += 8
 		if l < 0 || l > maxLen || l > len(data)-off {
-			return nil, fmt.Errorf("tokenizer: bad length %d at token %d", l, len(t.tokens))
+			return nil, fmt.Errorf("bad length %d at token %d (truncated or corrupt)", l, len(t.tokens))
 		}
 		t.tokens = append(t.tokens, string(data[off:off+l]))
 		t.scores = append(t.scores, score)
@@ -189,7 +189,7 @@ func loadTokenizerBin(data []byte, n int) (*spm, error) {
 		}
 	}
 	if len(t.tokens) < 3 {
-		return nil, fmt.Errorf("tokenizer has %d tokens", len(t.tokens))
+		return nil, fmt.Errorf("only %d tokens", len(t.tokens))
 	}
 	t.index(false)
 	return t, nil
