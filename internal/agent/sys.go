@@ -1,0 +1,97 @@
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/peerllm/peerllm/internal/fabric"
+)
+
+// detectHardware reports the cores Go may use and the total memory from
+// /proc/meminfo (0 where it cannot be read, e.g. off Linux).
+func detectHardware() fabric.Hardware {
+	return fabric.Hardware{Cores: runtime.NumCPU(), MemoryBytes: memTotal("/proc/meminfo")}
+}
+
+func memTotal(path string) uint64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// MemTotal:       16318432 kB
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "MemTotal:" {
+			kb, err := strconv.ParseUint(fields[1], 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+// cpuMeter measures whole-machine CPU utilisation between calls from the
+// aggregate line of /proc/stat.
+type cpuMeter struct {
+	mu         sync.Mutex
+	path       string
+	busy, idle uint64
+}
+
+// util returns the utilisation (0..1) since the previous call; the first
+// call, and any call where /proc/stat is unreadable, returns 0.
+func (m *cpuMeter) util() float64 {
+	busy, idle, ok := readCPU(m.path)
+	if !ok {
+		return 0
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	prevBusy, prevIdle := m.busy, m.idle
+	m.busy, m.idle = busy, idle
+	if prevBusy+prevIdle == 0 || busy < prevBusy || idle < prevIdle {
+		return 0
+	}
+	db, di := busy-prevBusy, idle-prevIdle
+	if db+di == 0 {
+		return 0
+	}
+	return float64(db) / float64(db+di)
+}
+
+func readCPU(path string) (busy, idle uint64, ok bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, false
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	fields := strings.Fields(string(line))
+	if len(fields) < 5 || fields[0] != "cpu" {
+		return 0, 0, false
+	}
+	// user nice system idle iowait irq softirq steal ...
+	for i, f := range fields[1:] {
+		v, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			return 0, 0, false
+		}
+		if i >= 8 { // guest and guest_nice are already counted in user/nice
+			break
+		}
+		if i == 3 || i == 4 {
+			idle += v
+		} else {
+			busy += v
+		}
+	}
+	return busy, idle, true
+}
