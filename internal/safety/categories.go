@@ -21,9 +21,14 @@ const (
 
 // heads are the categories the linear model scores directly, in weight
 // order. The other categories are derived from them (see derive).
-var heads = []string{Sexual, SexualMinors, Hate, HateThreatening, Harassment, SelfHarm, Violence, ViolenceGraphic, Illegal}
+var heads = []string{Sexual, SexualMinors, Hate, HateThreatening, Harassment, SelfHarm, Violence, ViolenceGraphic, Illegal, anyHead}
 
-const numHeads = 9
+// anyHead is the model's overall unsafe-or-not head: trained on every
+// example with a known overall label, it decides whether a text is flagged;
+// the category heads decide which categories (see derive).
+const anyHead = "any"
+
+const numHeads = 10
 
 // Categories lists every category a Verdict reports, heads first, then the
 // derived sub-categories.

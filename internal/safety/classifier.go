@@ -166,6 +166,19 @@ func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 // specific signal (first-person intent, a request for instructions, a weapon,
 // a drug...), and a damped score otherwise, so they never exceed the parent.
 func derive(h [numHeads]float64, rs *ruleSummary) [numCats]float64 {
+	// The overall head decides how unsafe the text is; the category heads
+	// share that out: the likeliest category gets the overall score, the
+	// others in proportion to their own score.
+	top := 0.0
+	for _, x := range h[:numHeads-1] {
+		top = math.Max(top, x)
+	}
+	if top > 0 {
+		anyScore := h[numHeads-1]
+		for i := range h[:numHeads-1] {
+			h[i] = anyScore * h[i] / top
+		}
+	}
 	var o [numCats]float64
 	o[ciSexual] = h[0]
 	o[ciSexualMinors] = h[1]

@@ -6,8 +6,9 @@ import (
 
 // A feature is a hashed bucket index and its value.
 type feature struct {
-	idx uint32
-	val float32
+	idx  uint32
+	val  float32
+	rule bool // a rule feature (trained with a weaker penalty)
 }
 
 // Hash namespaces keep word, bigram, character and rule features apart.
@@ -37,15 +38,19 @@ func mix(h uint64) uint64 {
 // ruleSummary is what the lexicon and intent rules found in one window; it
 // feeds rule features and the derived sub-categories.
 type ruleSummary struct {
-	doc   [numLex]int // matches per class over the window
-	benignUse int     // violent verbs aimed at harmless targets (kill a process)
+	doc       [numLex]int // matches per class over the window
+	benignUse int         // violent verbs aimed at harmless targets (kill a process)
+	// Sentence-level intent: a request (or first-person plan) for harmful
+	// content or help, with and without a defusing frame (fiction,
+	// discussion, prevention) in the same sentence.
+	reqHarm, reqHarmDefused, reqMalice, planHarm, harmDefused int
 	// pairs[m][t]: modifier class m and topic class t in the same sentence.
 	pairs [numLex][numLex]bool
 }
 
 // topics are the lexicon classes that carry harm; modifiers change what a
 // topic means (asked for, fiction, discussion...).
-var topics = []lexClass{lxSexExplicit, lxSexMild, lxMinor, lxGroup, lxSlur, lxDehuman, lxThreat, lxViolence, lxGore, lxSelfHarm, lxWeapon, lxDrug, lxHack, lxFraud, lxInsult, lxMalice, lxDisinfo, lxPrivacy}
+var topics = []lexClass{lxProfanity, lxSexExplicit, lxSexMild, lxMinor, lxGroup, lxSlur, lxDehuman, lxThreat, lxViolence, lxGore, lxSelfHarm, lxWeapon, lxDrug, lxHack, lxFraud, lxInsult, lxMalice, lxDisinfo, lxPrivacy}
 var modifiers = []lexClass{lxRequest, lxFiction, lxDiscuss, lxSafety, lxFirstPerson, lxSelf, lxSecond, lxBenignTarget, lxMalice, lxMinor, lxGroup}
 
 const topicMask = 1<<lxSexExplicit | 1<<lxSexMild | 1<<lxMinor | 1<<lxGroup | 1<<lxSlur | 1<<lxDehuman | 1<<lxThreat | 1<<lxViolence | 1<<lxGore | 1<<lxSelfHarm | 1<<lxWeapon | 1<<lxDrug | 1<<lxHack | 1<<lxFraud | 1<<lxInsult | 1<<lxMalice | 1<<lxDisinfo | 1<<lxPrivacy
@@ -70,7 +75,28 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 		}
 	}
 	var sent lexEntry
+	const harm = 1<<lxThreat | 1<<lxViolence | 1<<lxWeapon | 1<<lxDrug | 1<<lxHack | 1<<lxFraud | 1<<lxSelfHarm | 1<<lxSexExplicit | 1<<lxSlur | 1<<lxDehuman | 1<<lxPrivacy | 1<<lxDisinfo | 1<<lxMalice
+	const defuse = 1<<lxFiction | 1<<lxDiscuss | 1<<lxSafety
 	flushSent := func() {
+		if sent&harm != 0 {
+			d := sent&defuse != 0
+			if sent&(1<<lxRequest) != 0 {
+				if d {
+					rs.reqHarmDefused++
+				} else {
+					rs.reqHarm++
+				}
+				if sent&(1<<lxMalice) != 0 && !d {
+					rs.reqMalice++
+				}
+			}
+			if sent&(1<<lxFirstPerson) != 0 && !d {
+				rs.planHarm++
+			}
+			if d {
+				rs.harmDefused++
+			}
+		}
 		for _, m := range modifiers {
 			if sent&(1<<m) == 0 {
 				continue
@@ -121,6 +147,10 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 // bigrams over stems, character 4-grams over the normalised words (values
 // scaled so the n-gram vector has unit length whatever the text's length),
 // and rule features from rs.
+var charExtra = false
+var useChar = true
+var noRules = false
+
 func featurize(fs []feature, d *doc, rs *ruleSummary, mask uint32) []feature {
 	fs = fs[:0]
 	n := d.words()
@@ -135,9 +165,9 @@ func featurize(fs []feature, d *doc, rs *ruleSummary, mask uint32) []feature {
 	}
 	v := float32(1 / math.Sqrt(float64(total)))
 	for i := 0; i < n; i++ {
-		fs = append(fs, feature{uint32(hashBytes(nsWord, d.stem(i))) & mask, v})
+		fs = append(fs, feature{uint32(hashBytes(nsWord, d.stem(i))) & mask, v, false})
 		if i+1 < n {
-			fs = append(fs, feature{uint32(hashBytes(nsBi, d.sbuf[d.sstart[i]:d.send[i+1]])) & mask, v})
+			fs = append(fs, feature{uint32(hashBytes(nsBi, d.sbuf[d.sstart[i]:d.send[i+1]])) & mask, v, false})
 		}
 	}
 	buf := d.buf
@@ -147,13 +177,22 @@ func featurize(fs []feature, d *doc, rs *ruleSummary, mask uint32) []feature {
 		}
 		return uint64(buf[i])
 	}
-	for i := -1; i+3 <= len(buf); i++ {
+	for i := -1; useChar && i+3 <= len(buf); i++ {
 		g := get(i) | get(i+1)<<8 | get(i+2)<<16 | get(i+3)<<24
-		fs = append(fs, feature{uint32(mix(g^nsChar)) & mask, v})
+		fs = append(fs, feature{uint32(mix(g^nsChar)) & mask, v, false})
+		if charExtra {
+			g5 := g | get(i+4)<<32
+			fs = append(fs, feature{uint32(mix(g5^nsChar^0x55)) & mask, v, false})
+			g3 := g & 0xffffff
+			fs = append(fs, feature{uint32(mix(g3^nsChar^0x33)) & mask, v, false})
+		}
 	}
 	// Rule features.
+	if noRules {
+		return fs
+	}
 	rule := func(a, b uint64) {
-		fs = append(fs, feature{uint32(mix(nsRule^(a*0x9e3779b1+b+1))) & mask, 1})
+		fs = append(fs, feature{uint32(mix(nsRule^(a*0x9e3779b1+b+1))) & mask, 1, true})
 	}
 	for c := lexClass(0); c < numLex; c++ {
 		if k := rs.doc[c]; k > 0 {
@@ -163,8 +202,10 @@ func featurize(fs []feature, d *doc, rs *ruleSummary, mask uint32) []feature {
 			}
 		}
 	}
-	if rs.benignUse > 0 {
-		rule(1002, 1002)
+	for i, k := range [...]int{rs.benignUse, rs.reqHarm, rs.reqHarmDefused, rs.reqMalice, rs.planHarm, rs.harmDefused} {
+		if k > 0 {
+			rule(1002, uint64(i))
+		}
 	}
 	for _, m := range modifiers {
 		for _, t := range topics {

@@ -51,6 +51,7 @@ func (m *model) logits(fs []feature) [numHeads]float32 {
 		out[6] += v * row[6]
 		out[7] += v * row[7]
 		out[8] += v * row[8]
+		out[9] += v * row[9]
 	}
 	return out
 }

@@ -42,6 +42,8 @@ func Train(ex []Example, o TrainOptions) ([]byte, error) {
 	return m.marshal()
 }
 
+var ruleL2 = 0.01
+
 func train(ex []Example, o TrainOptions) (*model, error) {
 	if len(ex) == 0 {
 		return nil, errors.New("train: no examples")
@@ -78,6 +80,9 @@ func train(ex []Example, o TrainOptions) (*model, error) {
 		pos := 0
 		for i, e := range ex {
 			l, ok := e.Labels[name]
+			if name == anyHead {
+				l, ok = e.Unsafe, e.Unsafe >= 0
+			}
 			if !ok {
 				if e.Unsafe != 0 {
 					continue // unknown for this head
@@ -118,7 +123,11 @@ func train(ex []Example, o TrainOptions) (*model, error) {
 				gb += g * g
 				bias -= o.Rate * g / math.Sqrt(gb+1e-8)
 				for _, f := range fs {
-					gi := g*float64(f.val) + o.L2*w[f.idx]
+					l2 := o.L2
+					if f.rule {
+						l2 *= ruleL2
+					}
+					gi := g*float64(f.val) + l2*w[f.idx]
 					g2[f.idx] += gi * gi
 					w[f.idx] -= o.Rate * gi / math.Sqrt(g2[f.idx]+1e-8)
 				}

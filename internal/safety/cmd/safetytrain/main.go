@@ -35,13 +35,15 @@ func run() error {
 	folds := flag.Int("cv", 5, "cross-validation folds to report (0: none)")
 	bits := flag.Uint("bits", 18, "log2 of the number of hash buckets")
 	epochs := flag.Int("epochs", 25, "training epochs")
+	rate := flag.Float64("rate", 0.3, "AdaGrad learning rate")
+	l2 := flag.Float64("l2", 1e-5, "L2 penalty")
 	flag.Parse()
 
 	ex, err := loadAll(*evaldata, *seeds)
 	if err != nil {
 		return err
 	}
-	opts := safety.TrainOptions{Bits: *bits, Epochs: *epochs}
+	opts := safety.TrainOptions{Bits: *bits, Epochs: *epochs, Rate: *rate, L2: *l2}
 	if *folds > 1 {
 		if err := crossValidate(ex, opts, *folds); err != nil {
 			return err
