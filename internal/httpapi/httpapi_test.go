@@ -55,7 +55,9 @@ type env struct {
 	admin   string
 }
 
-func newEnv(t *testing.T, stages ...pipeline.Stage) *env {
+func newEnv(t *testing.T, stages ...pipeline.Stage) *env { return newEnvB(t, stages...) }
+
+func newEnvB(t testing.TB, stages ...pipeline.Stage) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "t.db"))
