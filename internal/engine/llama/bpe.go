@@ -28,9 +28,9 @@ func newBPE(tokens []string, types []int32, merges []string, pre string) (*bpe, 
 	case "", "default", "gpt2", "gpt-2":
 		t.split = splitGPT2
 	case "llama3", "llama-bpe", "llama-v3", "smaug-bpe", "falcon3":
-		t.split = func(s string) []string { return splitLlama3(s, 3, true) }
+		t.split = func(s string) []string { return splitLlama3(s, 3) }
 	case "qwen2", "qwen2.5", "qwen-2.5", "deepseek-r1-qwen":
-		t.split = func(s string) []string { return splitLlama3(s, 1, false) }
+		t.split = func(s string) []string { return splitLlama3(s, 1) }
 	case "smollm", "starcoder", "refact", "codeshell":
 		t.split = splitSmolLM
 	default:
@@ -195,11 +195,12 @@ func spaceRun(rs []rune, i int, newlines bool) int {
 	return j - i
 }
 
-// splitLlama3 is the Llama 3 pre-tokenizer (digits = 3, fold = true):
+// splitLlama3 is the Llama 3 pre-tokenizer (digits = 3):
 // (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
-// ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+ — and Qwen 2's, which
-// takes digits one at a time.
-func splitLlama3(s string, digits int, fold bool) []string {
+// ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+ — and Qwen 2's
+// (digits = 1), which takes digits one at a time.
+func splitLlama3(s string, digits int) []string {
+	const fold = true
 	rs := []rune(s)
 	var out []string
 	for i := 0; i < len(rs); {
