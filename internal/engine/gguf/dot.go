@@ -54,6 +54,40 @@ func kernel(t Type) rowDot {
 	return nil
 }
 
+// Value tables: a table load is cheaper than an int-to-float conversion in
+// the inner loops (measured: Q8_0 about 1.2× faster, Q4_0 about 1.3×).
+var (
+	i8Table = func() (t [256]float32) { // int8 bit pattern → value
+		for i := range t {
+			t[i] = float32(int8(i))
+		}
+		return t
+	}()
+	// q4Table[v] = v-8, the Q4_0 nibble value.
+	q4Table = [16]float32{-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7}
+	// u6Table[v] = v for 0 ≤ v < 64: unsigned K-quant values.
+	u6Table = func() (t [64]float32) {
+		for i := range t {
+			t[i] = float32(i)
+		}
+		return t
+	}()
+	// s6Table[v] = v-32: Q6_K values.
+	s6Table = func() (t [64]float32) {
+		for i := range t {
+			t[i] = float32(i - 32)
+		}
+		return t
+	}()
+	// s5Table[v] = v-16: Q5_0 values.
+	s5Table = func() (t [32]float32) {
+		for i := range t {
+			t[i] = float32(i - 16)
+		}
+		return t
+	}()
+)
+
 var littleEndian = func() bool {
 	x := uint16(1)
 	return *(*byte)(unsafe.Pointer(&x)) == 1
@@ -166,6 +200,7 @@ func dotBF16Row(w []byte, x []float32) float32 {
 
 func dotQ8_0(w []byte, x []float32) float32 {
 	var sum float32
+	tab := &i8Table
 	for len(x) >= 32 {
 		b := w[:34:34]
 		xs := x[:32:32]
@@ -174,10 +209,10 @@ func dotQ8_0(w []byte, x []float32) float32 {
 		for j := 0; j < 32; j += 4 {
 			qq := q[j : j+4 : j+4]
 			xx := xs[j : j+4 : j+4]
-			s0 += float32(int8(qq[0])) * xx[0]
-			s1 += float32(int8(qq[1])) * xx[1]
-			s2 += float32(int8(qq[2])) * xx[2]
-			s3 += float32(int8(qq[3])) * xx[3]
+			s0 += tab[qq[0]] * xx[0]
+			s1 += tab[qq[1]] * xx[1]
+			s2 += tab[qq[2]] * xx[2]
+			s3 += tab[qq[3]] * xx[3]
 		}
 		sum += half(b) * ((s0 + s1) + (s2 + s3))
 		w, x = w[34:], x[32:]
@@ -204,6 +239,7 @@ func dotQ8_1(w []byte, x []float32) float32 {
 
 func dotQ4_0(w []byte, x []float32) float32 {
 	var sum float32
+	tab := &q4Table
 	for len(x) >= 32 {
 		b := w[:18:18]
 		xs := x[:32:32]
@@ -211,10 +247,10 @@ func dotQ4_0(w []byte, x []float32) float32 {
 		var s0, s1, s2, s3 float32
 		for j := 0; j < 16; j += 2 {
 			q0, q1 := q[j], q[j+1]
-			s0 += float32(int(q0&0xf)-8) * xs[j]
-			s1 += float32(int(q0>>4)-8) * xs[j+16]
-			s2 += float32(int(q1&0xf)-8) * xs[j+1]
-			s3 += float32(int(q1>>4)-8) * xs[j+17]
+			s0 += tab[q0&0xf] * xs[j]
+			s1 += tab[q0>>4] * xs[j+16]
+			s2 += tab[q1&0xf] * xs[j+1]
+			s3 += tab[q1>>4] * xs[j+17]
 		}
 		sum += half(b) * ((s0 + s1) + (s2 + s3))
 		w, x = w[18:], x[32:]
@@ -242,6 +278,7 @@ func dotQ4_1(w []byte, x []float32) float32 {
 
 func dotQ5_0(w []byte, x []float32) float32 {
 	var sum float32
+	tab := &s5Table
 	for len(x) >= 32 {
 		b := w[:22:22]
 		xs := x[:32:32]
@@ -251,8 +288,8 @@ func dotQ5_0(w []byte, x []float32) float32 {
 		for j := range 16 {
 			h0 := byte(qh>>j<<4) & 0x10
 			h1 := byte(qh>>(j+12)) & 0x10
-			s0 += float32(int(q[j]&0xf|h0)-16) * xs[j]
-			s1 += float32(int(q[j]>>4|h1)-16) * xs[j+16]
+			s0 += tab[(q[j]&0xf|h0)&31] * xs[j]
+			s1 += tab[(q[j]>>4|h1)&31] * xs[j+16]
 		}
 		sum += half(b) * (s0 + s1)
 		w, x = w[22:], x[32:]
@@ -283,6 +320,7 @@ func dotQ5_1(w []byte, x []float32) float32 {
 
 func dotQ8K(w []byte, x []float32) float32 {
 	var sum float32
+	tab := &i8Table
 	for len(x) >= qk {
 		b := w[:292:292]
 		d := math.Float32frombits(binary.LittleEndian.Uint32(b))
@@ -292,10 +330,10 @@ func dotQ8K(w []byte, x []float32) float32 {
 		for j := 0; j < qk; j += 4 {
 			qq := q[j : j+4 : j+4]
 			xx := xs[j : j+4 : j+4]
-			s0 += float32(int8(qq[0])) * xx[0]
-			s1 += float32(int8(qq[1])) * xx[1]
-			s2 += float32(int8(qq[2])) * xx[2]
-			s3 += float32(int8(qq[3])) * xx[3]
+			s0 += tab[qq[0]] * xx[0]
+			s1 += tab[qq[1]] * xx[1]
+			s2 += tab[qq[2]] * xx[2]
+			s3 += tab[qq[3]] * xx[3]
 		}
 		sum += d * ((s0 + s1) + (s2 + s3))
 		w, x = w[292:], x[qk:]
@@ -376,6 +414,7 @@ func dotQ3K(w []byte, x []float32) float32 {
 
 func dotQ4K(w []byte, x []float32) float32 {
 	var sum float32
+	tab := &u6Table
 	for len(x) >= qk {
 		b := w[:144:144]
 		d, dmin := half(b), half(b[2:])
@@ -387,10 +426,10 @@ func dotQ4K(w []byte, x []float32) float32 {
 			xh := x[32:64:64]
 			var s0, s1, s2, s3, x0, x1 float32
 			for l := 0; l < 32; l += 2 {
-				s0 += float32(qs[l]&0xf) * xl[l]
-				s1 += float32(qs[l]>>4) * xh[l]
-				s2 += float32(qs[l+1]&0xf) * xl[l+1]
-				s3 += float32(qs[l+1]>>4) * xh[l+1]
+				s0 += tab[qs[l]&0xf] * xl[l]
+				s1 += tab[qs[l]>>4] * xh[l]
+				s2 += tab[qs[l+1]&0xf] * xl[l+1]
+				s3 += tab[qs[l+1]>>4] * xh[l+1]
 				x0 += xl[l] + xl[l+1]
 				x1 += xh[l] + xh[l+1]
 			}
@@ -408,6 +447,7 @@ func dotQ4K(w []byte, x []float32) float32 {
 
 func dotQ5K(w []byte, x []float32) float32 {
 	var sum float32
+	tab := &u6Table
 	for len(x) >= qk {
 		b := w[:176:176]
 		d, dmin := half(b), half(b[2:])
@@ -421,8 +461,8 @@ func dotQ5K(w []byte, x []float32) float32 {
 			var s0, s1, x0, x1 float32
 			for l := range 32 {
 				h := qh[l] >> u
-				s0 += float32(qs[l]&0xf|(h&1)<<4) * xl[l]
-				s1 += float32(qs[l]>>4|(h&2)<<3) * xh[l]
+				s0 += tab[(qs[l]&0xf|(h&1)<<4)&63] * xl[l]
+				s1 += tab[(qs[l]>>4|(h&2)<<3)&63] * xh[l]
 				x0 += xl[l]
 				x1 += xh[l]
 			}
@@ -441,6 +481,7 @@ func dotQ5K(w []byte, x []float32) float32 {
 
 func dotQ6K(w []byte, x []float32) float32 {
 	var sum float32
+	tab := &s6Table
 	for len(x) >= qk {
 		b := w[:210:210]
 		d := half(b[208:])
@@ -454,10 +495,10 @@ func dotQ6K(w []byte, x []float32) float32 {
 				var s1, s2, s3, s4 float32
 				for l := 16 * is; l < 16*is+16; l++ {
 					h := qh[l]
-					s1 += float32(int(ql[l]&0xf|(h&3)<<4)-32) * xs[l]
-					s2 += float32(int(ql[l+32]&0xf|(h>>2&3)<<4)-32) * xs[l+32]
-					s3 += float32(int(ql[l]>>4|(h>>4&3)<<4)-32) * xs[l+64]
-					s4 += float32(int(ql[l+32]>>4|(h>>6&3)<<4)-32) * xs[l+96]
+					s1 += tab[(ql[l]&0xf|(h&3)<<4)&63] * xs[l]
+					s2 += tab[(ql[l+32]&0xf|(h>>2&3)<<4)&63] * xs[l+32]
+					s3 += tab[(ql[l]>>4|(h>>4&3)<<4)&63] * xs[l+64]
+					s4 += tab[(ql[l+32]>>4|(h>>6&3)<<4)&63] * xs[l+96]
 				}
 				sd += float32(int8(sc[is]))*s1 + float32(int8(sc[is+2]))*s2 +
 					float32(int8(sc[is+4]))*s3 + float32(int8(sc[is+6]))*s4
