@@ -2,10 +2,284 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/peerllm/peerllm/internal/agent"
+	"github.com/peerllm/peerllm/internal/engine"
+	"github.com/peerllm/peerllm/internal/engine/benchengine"
+	"github.com/peerllm/peerllm/internal/engine/llama"
+	"github.com/peerllm/peerllm/internal/engine/models"
 )
 
-// runHost is being written; see the issue tracker.
+// hostCredentials is the file `peerllm admin` prints for a new host.
+type hostCredentials struct {
+	URL    string `json:"url"`
+	HostID string `json:"host_id"`
+	Secret string `json:"secret"`
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
+
+// runHost is `peerllm host`: load the engines, dial out to the orchestrator
+// and serve tasks until SIGINT/SIGTERM, then drain (finish the tasks in
+// flight, take no new ones) and exit 0. `peerllm host status` is a
+// subcommand (host_status.go).
 func runHost(ctx context.Context, args []string) error {
-	return errors.New("not available in this build yet")
+	if len(args) > 0 && args[0] == "status" {
+		return runHostStatus(ctx, args[1:])
+	}
+	fs := newFlags("host")
+	orchURL := fs.String("orchestrator", "", "orchestrator NATS URL, e.g. nats://orch.example:4222 (or from --credentials)")
+	hostID := fs.String("host-id", "", "host id issued by the orchestrator (or from --credentials)")
+	secret := fs.String("secret", "", "host secret (default $PEERLLM_HOST_SECRET, or from --credentials)")
+	credFile := fs.String("credentials", "", `credentials file: JSON {"url","host_id","secret"} as printed by peerllm admin`)
+	var modelArgs stringList
+	fs.Var(&modelArgs, "model", "model to serve: a file (GGUF or llama2.c .bin) or a name; repeat for several")
+	tokPath := fs.String("tokenizer", "", "llama2.c tokenizer for a .bin model (default tokenizer.bin or tok512.bin beside it)")
+	modelsDir := fs.String("models-dir", os.Getenv("PEERLLM_MODELS"), "directory searched for model names (default $PEERLLM_MODELS)")
+	engineKind := fs.String("engine", "builtin", "engine: builtin (pure-Go), or bench (model-free test engine; never for real traffic)")
+	name := fs.String("name", "", "name the model is served under (default: the --model name, or the file name without extension)")
+	region := fs.String("region", "", "region this host declares, e.g. eu-west")
+	tier := fs.String("tier", "standard", "tier: standard or enterprise")
+	capacity := fs.Int("capacity", 1, "tasks run at once (the builtin engine gets as many KV-cache slots)")
+	throttle := fs.Float64("throttle", 0, "cap on tokens per second across all tasks (0: none)")
+	threads := fs.Int("threads", 0, "cores the builtin engine uses (default: all)")
+	ctxLen := fs.Int("context", 0, "context length cap in tokens (default: the model's)")
+	benchDelay := fs.Duration("bench-delay", 0, "time per token of the bench engine")
+	metricsListen := fs.String("metrics-listen", "", "serve /metrics and /healthz on this address (host:port)")
+	tlsCA := fs.String("tls-ca", "", "PEM file of the CA that signed the orchestrator's NATS certificate (for tls:// URLs)")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	creds := hostCredentials{URL: *orchURL, HostID: *hostID, Secret: *secret}
+	if *credFile != "" {
+		fileCreds, err := readCredentials(*credFile)
+		if err != nil {
+			return err
+		}
+		creds = mergeCredentials(creds, fileCreds)
+	}
+	if creds.Secret == "" {
+		creds.Secret = os.Getenv("PEERLLM_HOST_SECRET")
+	}
+	switch {
+	case creds.URL == "":
+		return usagef("--orchestrator (or --credentials) is required")
+	case creds.HostID == "":
+		return usagef("--host-id (or --credentials) is required")
+	case creds.Secret == "":
+		return usagef("--secret, $PEERLLM_HOST_SECRET or --credentials is required")
+	case len(modelArgs) == 0:
+		return usagef("--model is required")
+	case *tier != "standard" && *tier != "enterprise":
+		return usagef("--tier must be standard or enterprise")
+	case *capacity < 1:
+		return usagef("--capacity must be at least 1")
+	case *throttle < 0:
+		return usagef("--throttle must not be negative")
+	case *name != "" && len(modelArgs) > 1:
+		return usagef("--name names one model; drop it or serve one --model")
+	}
+	log, err := newLogger(*logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	var tlsConf *tls.Config
+	if *tlsCA != "" {
+		if tlsConf, err = caConfig(*tlsCA); err != nil {
+			return err
+		}
+	}
+
+	engines := map[string]engine.Engine{}
+	defer func() {
+		for _, e := range engines {
+			e.Close()
+		}
+	}()
+	for _, m := range modelArgs {
+		served := *name
+		if served == "" {
+			served = modelName(m)
+		}
+		if _, dup := engines[served]; dup {
+			return usagef("model %q given twice", served)
+		}
+		e, err := loadEngine(ctx, *engineKind, m, served, engineOptions{
+			modelsDir: *modelsDir, tokenizer: *tokPath, threads: *threads, slots: *capacity,
+			context: *ctxLen, benchDelay: *benchDelay,
+		})
+		if err != nil {
+			return err
+		}
+		engines[served] = e
+		info := e.Info()
+		log.Info("model loaded", "model", served, "engine", *engineKind, "context", info.ContextLength,
+			"quantization", info.Quantization, "parameters", info.Parameters)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a, err := agent.New(agent.Config{
+		URL: creds.URL, HostID: creds.HostID, Secret: creds.Secret, Engines: engines,
+		Region: *region, Tier: *tier, Capacity: *capacity, Throttle: *throttle,
+		Agent: "peerllm/" + version, Log: log, Metrics: reg, TLS: tlsConf,
+	})
+	if err != nil {
+		return err
+	}
+	if *metricsListen != "" {
+		addr, stop, err := serveHostMetrics(*metricsListen, reg, a, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		log.Info("metrics listening", "addr", addr)
+	}
+	log.Info("host starting", "orchestrator", creds.URL, "host", creds.HostID, "models", len(engines),
+		"capacity", *capacity, "throttle", *throttle)
+	return a.Run(ctx)
+}
+
+func readCredentials(path string) (hostCredentials, error) {
+	var c hostCredentials
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("read credentials: %w", err)
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("credentials file %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// mergeCredentials fills what the flags left empty from the file.
+func mergeCredentials(flags, file hostCredentials) hostCredentials {
+	if flags.URL == "" {
+		flags.URL = file.URL
+	}
+	if flags.HostID == "" {
+		flags.HostID = file.HostID
+	}
+	if flags.Secret == "" {
+		flags.Secret = file.Secret
+	}
+	return flags
+}
+
+// modelName is the name a --model argument is served under: a name as
+// given, a file path's base name without its extension.
+func modelName(arg string) string {
+	if strings.ContainsRune(arg, os.PathSeparator) || strings.ContainsRune(arg, '/') || isRegularFile(arg) {
+		base := filepath.Base(arg)
+		return strings.TrimSuffix(base, filepath.Ext(base))
+	}
+	return arg
+}
+
+func isRegularFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}
+
+type engineOptions struct {
+	modelsDir, tokenizer string
+	threads, slots       int
+	context              int
+	benchDelay           time.Duration
+}
+
+// loadEngine opens the engine of kind for model arg, served as name.
+func loadEngine(ctx context.Context, kind, arg, name string, o engineOptions) (engine.Engine, error) {
+	switch kind {
+	case "builtin":
+		path, err := models.Resolve(ctx, arg, models.Options{Dir: o.modelsDir, Progress: os.Stderr})
+		if err != nil {
+			return nil, err
+		}
+		e, err := llama.Load(path, llama.Options{
+			TokenizerPath: o.tokenizer, Name: name, Threads: o.threads, Slots: o.slots, ContextLength: o.context,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("load %s: %w", path, err)
+		}
+		return e, nil
+	case "bench":
+		return benchengine.New(benchengine.Options{Model: name, ContextLength: o.context, Delay: o.benchDelay}), nil
+	case "openai", "ollama":
+		return nil, usagef("--engine %s is not available in this build yet", kind)
+	}
+	return nil, usagef("--engine must be builtin or bench")
+}
+
+func caConfig(path string) (*tls.Config, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read --tls-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--tls-ca %s: no PEM certificates", path)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// serveHostMetrics serves /metrics and /healthz (200 while connected to the
+// orchestrator, 503 otherwise) until the returned stop is called. It
+// returns the address it listens on (port 0 picks one).
+func serveHostMetrics(addr string, reg *prometheus.Registry, a *agent.Agent, log *slog.Logger) (string, func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("metrics listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		s := a.Stats()
+		w.Header().Set("Content-Type", "application/json")
+		if !s.Connected {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"connected": s.Connected, "draining": s.Draining, "in_flight": s.InFlight,
+		})
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", "err", err)
+		}
+	}()
+	return ln.Addr().String(), func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	}, nil
 }

@@ -189,15 +189,12 @@ func (a *Agent) runTask(ctx context.Context, nc *nats.Conn, task fabric.Task, en
 		a.failed.Add(1)
 	}
 	a.m.tasks.WithLabelValues(result).Inc()
-	a.log.Info("task ended", "task", task.ID, "model", task.Model, "result", result, "code", final.ErrorCode,
-		"tokens", res.Usage.CompletionTokens, "first_token", first, "elapsed", time.Since(start), "engine_err", errString(err, result))
-}
-
-func errString(err error, result string) string {
-	if err == nil || result != "failed" {
-		return ""
+	attrs := []any{"task", task.ID, "model", task.Model, "result", result,
+		"tokens", res.Usage.CompletionTokens, "first_token", first, "elapsed", time.Since(start)}
+	if result == "failed" {
+		attrs = append(attrs, "code", final.ErrorCode, "err", err)
 	}
-	return err.Error()
+	a.log.Info("task ended", attrs...)
 }
 
 // metrics are the agent's Prometheus collectors.
@@ -209,7 +206,7 @@ type metrics struct {
 }
 
 func newMetrics() metrics {
-	return metrics{
+	m := metrics{
 		tasks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "peerllm_host_tasks_total",
 			Help: "Tasks handled by this host, by result (done, cancelled, failed, rejected).",
@@ -227,6 +224,10 @@ func newMetrics() metrics {
 			Help: "Tasks running now.",
 		}),
 	}
+	for _, r := range []string{"done", "cancelled", "failed", "rejected"} {
+		m.tasks.WithLabelValues(r) // export zeros, so rates work from the start
+	}
+	return m
 }
 
 func (m metrics) register(r prometheus.Registerer) error {
