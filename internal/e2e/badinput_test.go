@@ -20,8 +20,19 @@ func TestBadInput(t *testing.T) {
 	o.WaitHosts(t, key, model, 1)
 	seenBefore := len(rec.Seen())
 
-	// Far more tokens than the model's 512-token context.
-	long := strings.Repeat("The quick brown fox jumps over the lazy dog. ", 400)
+	// Far more tokens than any host's context: more than 64 bytes for
+	// each token of context (the API's bound without a tokenizer).
+	var ctxLen int
+	var models struct {
+		Data []struct {
+			ContextLength int `json:"context_length"`
+		}
+	}
+	o.Do(t, "GET", "/v1/models", key, nil, &models)
+	for _, m := range models.Data {
+		ctxLen = max(ctxLen, m.ContextLength)
+	}
+	long := strings.Repeat("The quick brown fox jumps over the lazy dog. ", ctxLen*64/45+1)
 	cases := []struct {
 		name, path, key, body string
 		status                int

@@ -76,8 +76,13 @@ func (s *Server) handleGenerate(endpoint string) http.Handler {
 			fail(e)
 			return
 		}
-		if err := s.checkModel(p.model); err != nil {
+		m, err := s.checkModel(p.model)
+		if err != nil {
 			fail(err)
+			return
+		}
+		if m.ContextLength > 0 && p.inputBytes() > m.ContextLength*maxBytesPerToken {
+			fail(ErrContextLength)
 			return
 		}
 		key := apiKey(ctx)
@@ -119,23 +124,30 @@ func (s *Server) handleGenerate(endpoint string) http.Handler {
 	})
 }
 
+// maxBytesPerToken bounds how many bytes of input one token can cover. The
+// orchestrator has no tokenizer (hosts hold the models), so it refuses, without
+// forwarding, only prompts that cannot fit the largest context even at this
+// generous rate; a prompt just over the limit is refused by the host before
+// it generates anything.
+const maxBytesPerToken = 64
+
 // checkModel answers unknown models before any stage or host works.
-func (s *Server) checkModel(name string) error {
+func (s *Server) checkModel(name string) (Model, error) {
 	models := s.cfg.Backend.Models()
 	for _, m := range models {
 		if m.Name == name {
 			if m.Hosts == 0 {
-				return ErrNoHost
+				return m, ErrNoHost
 			}
-			return nil
+			return m, nil
 		}
 	}
 	if len(models) == 0 {
 		// No host is connected at all (e.g. just after a restart): the
 		// model may well exist, so this is an availability problem.
-		return ErrNoHost
+		return Model{}, ErrNoHost
 	}
-	return ErrModelNotFound
+	return Model{}, ErrModelNotFound
 }
 
 // run generates every choice and writes the response. It returns the first

@@ -318,3 +318,12 @@ func parseStop(raw json.RawMessage) ([]string, *Error) {
 	}
 	return list, nil
 }
+
+// inputBytes is the size of the prompt or of all message contents.
+func (p *parsed) inputBytes() int {
+	n := len(p.prompt)
+	for _, m := range p.messages {
+		n += len(m.Content)
+	}
+	return n
+}
