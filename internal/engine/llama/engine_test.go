@@ -56,6 +56,7 @@ func TestContinuation(t *testing.T) {
 		}
 		for name, s := range samplings {
 			t.Run(kind+"/"+name, func(t *testing.T) {
+				t.Parallel()
 				whole := load(t, path, llama.Options{Threads: 1})
 				all, res := collect(t, whole, engine.Request{Prompt: "Lily and Tom", MaxTokens: 100, Sampling: s})
 				if len(all) != 100 || res.FinishReason != "length" {

@@ -69,6 +69,7 @@ func TestQuantizedAgainstLlamaCpp(t *testing.T) {
 	}
 	for _, qm := range g.Models {
 		t.Run(qm.Name, func(t *testing.T) {
+			t.Parallel()
 			e, err := Load(filepath.Join(dir, qm.File), Options{Threads: 1})
 			if err != nil {
 				t.Fatal(err)
