@@ -1,9 +1,10 @@
 package llama
 
 import (
+	"cmp"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 
 	"github.com/peerllm/peerllm/internal/engine"
 )
@@ -53,6 +54,7 @@ type candidate struct {
 // sampler holds reusable buffers for one slot.
 type sampler struct {
 	cands []candidate
+	seen  map[int]bool
 }
 
 // sample picks the next token from logits (modified in place). history is
@@ -65,12 +67,15 @@ func (sm *sampler) sample(logits []float32, s engine.Sampling, history []int, po
 			n = 64
 		}
 		start := max(0, len(history)-n)
-		seen := make(map[int]bool, n)
+		if sm.seen == nil {
+			sm.seen = make(map[int]bool, n)
+		}
+		clear(sm.seen)
 		for _, id := range history[start:] {
-			if id < 0 || id >= len(logits) || seen[id] {
+			if id < 0 || id >= len(logits) || sm.seen[id] {
 				continue
 			}
-			seen[id] = true
+			sm.seen[id] = true
 			if logits[id] > 0 {
 				logits[id] /= s.RepeatPenalty
 			} else {
@@ -86,15 +91,12 @@ func (sm *sampler) sample(logits []float32, s engine.Sampling, history []int, po
 		cs = append(cs, candidate{id: i, p: l / s.Temperature})
 	}
 	sm.cands = cs
-	sort.Slice(cs, func(i, j int) bool {
-		if cs[i].p != cs[j].p {
-			return cs[i].p > cs[j].p
-		}
-		return cs[i].id < cs[j].id
-	})
 	if s.TopK > 0 && s.TopK < len(cs) {
-		cs = cs[:s.TopK]
+		// Keep the k best without sorting the whole vocabulary: a min-heap
+		// of size k, then sort those.
+		cs = topK(cs, s.TopK)
 	}
+	slices.SortFunc(cs, byProb)
 	// Softmax over the kept candidates.
 	maxv := cs[0].p
 	var sum float32
@@ -138,6 +140,51 @@ func (sm *sampler) sample(logits []float32, s engine.Sampling, history []int, po
 		}
 	}
 	return cs[len(cs)-1].id
+}
+
+// byProb orders candidates best first, ties by lower id.
+func byProb(a, b candidate) int {
+	switch {
+	case a.p > b.p:
+		return -1
+	case a.p < b.p:
+		return 1
+	}
+	return cmp.Compare(a.id, b.id)
+}
+
+// topK moves the k best candidates to the front of cs (unordered) and
+// returns them.
+func topK(cs []candidate, k int) []candidate {
+	h := cs[:k]
+	// Min-heap on h: h[0] is the worst kept candidate.
+	less := func(i, j int) bool { return byProb(h[i], h[j]) > 0 }
+	down := func(i int) {
+		for {
+			l := 2*i + 1
+			if l >= k {
+				return
+			}
+			if r := l + 1; r < k && less(r, l) {
+				l = r
+			}
+			if !less(l, i) {
+				return
+			}
+			h[i], h[l] = h[l], h[i]
+			i = l
+		}
+	}
+	for i := k/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for _, c := range cs[k:] {
+		if byProb(c, h[0]) < 0 {
+			h[0] = c
+			down(0)
+		}
+	}
+	return h
 }
 
 // argmax returns the first index of the largest value, as llama2.c does.
