@@ -23,82 +23,136 @@ func Dequantize(t Type, src []byte, dst []float32) error {
 		return fmt.Errorf("gguf: dequantize %d %s elements: have %d bytes, need %d", len(dst), t, len(src), need)
 	}
 	src = src[:need]
+	switch t {
+	case TypeF32:
+		if f, ok := asFloat32s(src); ok {
+			copy(dst, f)
+			return nil
+		}
+		for i := range dst {
+			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
+		}
+		return nil
+	case TypeF16:
+		tab := halfTable
+		for i := range dst {
+			dst[i] = tab[binary.LittleEndian.Uint16(src[2*i:])]
+		}
+		return nil
+	case TypeBF16:
+		for i := range dst {
+			dst[i] = bf16ToFloat(binary.LittleEndian.Uint16(src[2*i:]))
+		}
+		return nil
+	}
+	block := blockDecoder(t)
 	bs, bb := t.BlockSize(), t.BlockBytes()
 	for i := 0; i < len(dst)/bs; i++ {
-		dequantBlock(t, src[i*bb:(i+1)*bb], dst[i*bs:(i+1)*bs])
+		block(src[i*bb:(i+1)*bb], dst[i*bs:(i+1)*bs])
 	}
 	return nil
 }
 
-// dequantBlock decodes one block. Products are wrapped in float32() so the
-// compiler cannot fuse them into FMAs, which ggml's reference does not use.
-func dequantBlock(t Type, b []byte, y []float32) {
+// blockDecoder returns the function decoding one block of a quantized type.
+// Products are wrapped in float32() so the compiler cannot fuse them into
+// FMAs, which ggml's reference dequantizers do not use.
+func blockDecoder(t Type) func(b []byte, y []float32) {
 	switch t {
-	case TypeF32:
-		y[0] = math.Float32frombits(binary.LittleEndian.Uint32(b))
-	case TypeF16:
-		y[0] = half(b)
-	case TypeBF16:
-		y[0] = bf16ToFloat(binary.LittleEndian.Uint16(b))
 	case TypeQ4_0:
-		d := half(b)
-		qs := b[2:18]
-		for j := range 16 {
-			y[j] = float32(int(qs[j]&0xf)-8) * d
-			y[j+16] = float32(int(qs[j]>>4)-8) * d
-		}
+		return dequantQ4_0
 	case TypeQ4_1:
-		d, m := half(b), half(b[2:])
-		qs := b[4:20]
-		for j := range 16 {
-			y[j] = float32(float32(qs[j]&0xf)*d) + m
-			y[j+16] = float32(float32(qs[j]>>4)*d) + m
-		}
+		return dequantQ4_1
 	case TypeQ5_0:
-		d := half(b)
-		qh := binary.LittleEndian.Uint32(b[2:])
-		qs := b[6:22]
-		for j := range 16 {
-			h0 := byte((qh>>j)<<4) & 0x10
-			h1 := byte(qh>>(j+12)) & 0x10
-			y[j] = float32(int(qs[j]&0xf|h0)-16) * d
-			y[j+16] = float32(int(qs[j]>>4|h1)-16) * d
-		}
+		return dequantQ5_0
 	case TypeQ5_1:
-		d, m := half(b), half(b[2:])
-		qh := binary.LittleEndian.Uint32(b[4:])
-		qs := b[8:24]
-		for j := range 16 {
-			h0 := byte((qh>>j)<<4) & 0x10
-			h1 := byte(qh>>(j+12)) & 0x10
-			y[j] = float32(float32(qs[j]&0xf|h0)*d) + m
-			y[j+16] = float32(float32(qs[j]>>4|h1)*d) + m
-		}
+		return dequantQ5_1
 	case TypeQ8_0:
-		d := half(b)
-		for j, q := range b[2:34] {
-			y[j] = float32(int8(q)) * d
-		}
+		return dequantQ8_0
 	case TypeQ8_1:
-		d := half(b)
-		for j, q := range b[4:36] {
-			y[j] = float32(int8(q)) * d
-		}
+		return dequantQ8_1
 	case TypeQ8_K:
-		d := math.Float32frombits(binary.LittleEndian.Uint32(b))
-		for j, q := range b[4:260] {
-			y[j] = d * float32(int8(q))
-		}
+		return dequantQ8K
 	case TypeQ2_K:
-		dequantQ2K(b, y)
+		return dequantQ2K
 	case TypeQ3_K:
-		dequantQ3K(b, y)
+		return dequantQ3K
 	case TypeQ4_K:
-		dequantQ4K(b, y)
+		return dequantQ4K
 	case TypeQ5_K:
-		dequantQ5K(b, y)
+		return dequantQ5K
 	case TypeQ6_K:
-		dequantQ6K(b, y)
+		return dequantQ6K
+	}
+	panic("gguf: no block decoder for " + t.String())
+}
+
+func dequantQ4_0(b []byte, y []float32) {
+	d := half(b)
+	qs := b[2:18]
+	y = y[:32]
+	for j := range 16 {
+		y[j] = float32(int(qs[j]&0xf)-8) * d
+		y[j+16] = float32(int(qs[j]>>4)-8) * d
+	}
+}
+
+func dequantQ4_1(b []byte, y []float32) {
+	d, m := half(b), half(b[2:])
+	qs := b[4:20]
+	y = y[:32]
+	for j := range 16 {
+		y[j] = float32(float32(qs[j]&0xf)*d) + m
+		y[j+16] = float32(float32(qs[j]>>4)*d) + m
+	}
+}
+
+func dequantQ5_0(b []byte, y []float32) {
+	d := half(b)
+	qh := binary.LittleEndian.Uint32(b[2:])
+	qs := b[6:22]
+	y = y[:32]
+	for j := range 16 {
+		h0 := byte((qh>>j)<<4) & 0x10
+		h1 := byte(qh>>(j+12)) & 0x10
+		y[j] = float32(int(qs[j]&0xf|h0)-16) * d
+		y[j+16] = float32(int(qs[j]>>4|h1)-16) * d
+	}
+}
+
+func dequantQ5_1(b []byte, y []float32) {
+	d, m := half(b), half(b[2:])
+	qh := binary.LittleEndian.Uint32(b[4:])
+	qs := b[8:24]
+	y = y[:32]
+	for j := range 16 {
+		h0 := byte((qh>>j)<<4) & 0x10
+		h1 := byte(qh>>(j+12)) & 0x10
+		y[j] = float32(float32(qs[j]&0xf|h0)*d) + m
+		y[j+16] = float32(float32(qs[j]>>4|h1)*d) + m
+	}
+}
+
+func dequantQ8_0(b []byte, y []float32) {
+	d := half(b)
+	y = y[:32]
+	for j, q := range b[2:34] {
+		y[j] = float32(int8(q)) * d
+	}
+}
+
+func dequantQ8_1(b []byte, y []float32) {
+	d := half(b)
+	y = y[:32]
+	for j, q := range b[4:36] {
+		y[j] = float32(int8(q)) * d
+	}
+}
+
+func dequantQ8K(b []byte, y []float32) {
+	d := math.Float32frombits(binary.LittleEndian.Uint32(b))
+	y = y[:qk]
+	for j, q := range b[4:260] {
+		y[j] = d * float32(int8(q))
 	}
 }
 
@@ -132,24 +186,20 @@ func dequantQ3K(b []byte, y []float32) {
 	unpackQ3Scales(b[96:108], &sc)
 	d := half(b[108:])
 	is := 0
-	m := byte(1)
+	hb := uint(0) // bit of hmask holding the high bit
 	for n := 0; n < qk; n += 128 {
-		shift := uint(0)
-		for range 4 {
+		for shift := uint(0); shift < 8; shift += 2 {
 			for h := range 2 {
 				dl := d * float32(int(sc[is])-32)
 				is++
+				// v = low two bits, minus 4 unless the hmask bit is set.
 				for l := range 16 {
-					v := int((q[l+16*h] >> shift) & 3)
-					if hm[l+16*h]&m == 0 {
-						v -= 4
-					}
-					y[0] = dl * float32(v)
-					y = y[1:]
+					v := int((q[l+16*h]>>shift)&3|(hm[l+16*h]>>hb&1)<<2) - 4
+					y[l] = dl * float32(v)
 				}
+				y = y[16:]
 			}
-			shift += 2
-			m <<= 1
+			hb++
 		}
 		q = q[32:]
 	}
@@ -204,26 +254,20 @@ func dequantQ4K(b []byte, y []float32) {
 func dequantQ5K(b []byte, y []float32) {
 	d, dmin := half(b), half(b[2:])
 	scales, qh, ql := b[4:16], b[16:48], b[48:176]
-	u1, u2 := byte(1), byte(2)
+	u := uint(0) // bit of qh holding the fifth bit of the low nibbles
 	for is := 0; is < 8; is += 2 {
 		sc, m := scaleMinK4(is, scales)
 		d1, m1 := d*float32(sc), dmin*float32(m)
 		sc, m = scaleMinK4(is+1, scales)
 		d2, m2 := d*float32(sc), dmin*float32(m)
 		for l := range 32 {
-			v1, v2 := ql[l]&0xf, ql[l]>>4
-			if qh[l]&u1 != 0 {
-				v1 += 16
-			}
-			if qh[l]&u2 != 0 {
-				v2 += 16
-			}
+			h := qh[l] >> u
+			v1, v2 := ql[l]&0xf|(h&1)<<4, ql[l]>>4|(h&2)<<3
 			y[l] = float32(d1*float32(v1)) - m1
 			y[l+32] = float32(d2*float32(v2)) - m2
 		}
 		y, ql = y[64:], ql[32:]
-		u1 <<= 2
-		u2 <<= 2
+		u += 2
 	}
 }
 

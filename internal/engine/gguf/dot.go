@@ -65,6 +65,8 @@ var (
 	}()
 	// q4Table[v] = v-8, the Q4_0 nibble value.
 	q4Table = [16]float32{-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7}
+	// q3Table[v] = v-4: Q3_K values, bit 2 being the hmask bit.
+	q3Table = [8]float32{-4, -3, -2, -1, 0, 1, 2, 3}
 	// u6Table[v] = v for 0 ≤ v < 64: unsigned K-quant values.
 	u6Table = func() (t [64]float32) {
 		for i := range t {
@@ -375,6 +377,7 @@ func dotQ2K(w []byte, x []float32) float32 {
 
 func dotQ3K(w []byte, x []float32) float32 {
 	var sum float32
+	tab := &q3Table
 	var sc [16]int8
 	for len(x) >= qk {
 		b := w[:110:110]
@@ -383,7 +386,7 @@ func dotQ3K(w []byte, x []float32) float32 {
 		d := half(b[108:])
 		var sd float32
 		is := 0
-		m := byte(1)
+		hb := uint(0)
 		for n := 0; n < 2; n++ {
 			qq := q[32*n : 32*n+32 : 32*n+32]
 			for shift := uint(0); shift < 8; shift += 2 {
@@ -394,16 +397,12 @@ func dotQ3K(w []byte, x []float32) float32 {
 					qs := qq[16*h : 16*h+16 : 16*h+16]
 					var s float32
 					for l := range 16 {
-						v := int((qs[l] >> shift) & 3)
-						if hh[l]&m == 0 {
-							v -= 4
-						}
-						s += float32(v) * xs[l]
+						s += tab[((qs[l]>>shift)&3|(hh[l]>>hb&1)<<2)&7] * xs[l]
 					}
 					sd += float32(int(sc[is])-32) * s
 					is++
 				}
-				m <<= 1
+				hb++
 			}
 		}
 		sum += d * sd
