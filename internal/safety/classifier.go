@@ -152,9 +152,10 @@ func (c *Classifier) scoreWindow(s *scratch, text string) [numCats]float64 {
 	s.ents = scan(c.lex, &s.d, &s.rs, s.ents)
 	s.fs = featurize(s.fs, &s.d, &s.rs, c.m.mask)
 	lg := c.m.logits(s.fs)
+	pr := prior(&s.rs)
 	var h [numHeads]float64
 	for i, l := range lg {
-		h[i] = sigmoid(float64(l))
+		h[i] = sigmoid(float64(l + pr[i]))
 	}
 	return derive(h, &s.rs)
 }

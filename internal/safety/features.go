@@ -4,6 +4,51 @@ import (
 	"math"
 )
 
+// prior is the hand-set part of the logits: fixed rule weights for signals
+// the dev data is too small to teach (a request for unambiguous harm, a
+// violent act aimed at a person, minors with explicit sexual words). Training
+// learns the rest on top of it (it is included in the training logits).
+func prior(rs *ruleSummary) [numHeads]float32 {
+	var p [numHeads]float32
+	const (
+		hSexual = iota
+		hSexualMinors
+		hHate
+		hHateThreatening
+		hHarassment
+		hSelfHarm
+		hViolence
+		hViolenceGraphic
+		hIllegal
+		hAny
+	)
+	if b := rs.strongReq; b != 0 {
+		p[hAny] += 3
+		if b&(1<<lxWeapon|1<<lxDrug|1<<lxHack|1<<lxFraud|1<<lxPrivacy|1<<lxMalice) != 0 {
+			p[hIllegal] += 3
+		}
+		if b&(1<<lxViolence|1<<lxThreat) != 0 {
+			p[hViolence] += 2
+		}
+		if b&(1<<lxSelfHarm) != 0 {
+			p[hSelfHarm] += 3
+		}
+		if b&(1<<lxSlur|1<<lxDehuman) != 0 {
+			p[hHate] += 2
+		}
+	}
+	if rs.reqHarmPerson > 0 {
+		p[hAny] += 2.5
+		p[hViolence] += 2.5
+	}
+	if rs.minorSex > 0 {
+		p[hAny] += 2
+		p[hSexualMinors] += 3
+		p[hSexual] += 1
+	}
+	return p
+}
+
 // A feature is a hashed bucket index and its value.
 type feature struct {
 	idx  uint32
@@ -44,6 +89,14 @@ type ruleSummary struct {
 	// content or help, with and without a defusing frame (fiction,
 	// discussion, prevention) in the same sentence.
 	reqHarm, reqHarmDefused, reqMalice, planHarm, harmDefused int
+	// harmPerson counts violent acts aimed at a person (beat my wife);
+	// reqHarmPerson those inside a request or plan with no defusing frame.
+	harmPerson, reqHarmPerson int
+	// strongReq has the classes of sentences that ask for (or plan)
+	// unambiguous harm with no defusing frame; minorSex counts sentences with
+	// a minor and explicit sexual words (never defused).
+	strongReq lexEntry
+	minorSex  int
 	// pairs[m][t]: modifier class m and topic class t in the same sentence.
 	pairs [numLex][numLex]bool
 }
@@ -75,6 +128,7 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 		}
 	}
 	var sent lexEntry
+	sentPerson := false
 	const harm = 1<<lxThreat | 1<<lxViolence | 1<<lxWeapon | 1<<lxDrug | 1<<lxHack | 1<<lxFraud | 1<<lxSelfHarm | 1<<lxSexExplicit | 1<<lxSlur | 1<<lxDehuman | 1<<lxPrivacy | 1<<lxDisinfo | 1<<lxMalice
 	const defuse = 1<<lxFiction | 1<<lxDiscuss | 1<<lxSafety
 	flushSent := func() {
@@ -96,7 +150,18 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 			if d {
 				rs.harmDefused++
 			}
+			asks := sent&(1<<lxRequest|1<<lxFirstPerson) != 0
+			if asks && !d && sent&(1<<lxStrong) != 0 {
+				rs.strongReq |= sent
+			}
+			if asks && !d && sentPerson {
+				rs.reqHarmPerson++
+			}
 		}
+		if sent&(1<<lxMinor) != 0 && sent&(1<<lxSexExplicit) != 0 {
+			rs.minorSex++
+		}
+		sentPerson = false
 		for _, m := range modifiers {
 			if sent&(1<<m) == 0 {
 				continue
@@ -120,7 +185,7 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 		if here&(1<<lxHomonymVerb) != 0 {
 			// A harmless object within the next three words defuses the verb.
 			benign := false
-			for j := i + 1; j <= i+3 && j < n && !benign; j++ {
+			for j := i + 1; j <= i+4 && j < n && !benign; j++ {
 				for k := 0; k < 3; k++ {
 					if ents[3*j+k]&(1<<lxBenignTarget) != 0 {
 						benign = true
@@ -130,6 +195,16 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 			if benign {
 				here &^= harmfulOnUse
 				rs.benignUse++
+			}
+		}
+		if here&(1<<lxViolence|1<<lxThreat) != 0 {
+			// A violent act aimed at a person within the next four words.
+			for j := i + 1; j <= i+4 && j < n; j++ {
+				if (ents[3*j]|ents[3*j+1]|ents[3*j+2])&(1<<lxPerson) != 0 {
+					rs.harmPerson++
+					sentPerson = true
+					break
+				}
 			}
 		}
 		for c := lexClass(0); c < numLex; c++ {
@@ -202,7 +277,7 @@ func featurize(fs []feature, d *doc, rs *ruleSummary, mask uint32) []feature {
 			}
 		}
 	}
-	for i, k := range [...]int{rs.benignUse, rs.reqHarm, rs.reqHarmDefused, rs.reqMalice, rs.planHarm, rs.harmDefused} {
+	for i, k := range [...]int{rs.benignUse, rs.reqHarm, rs.reqHarmDefused, rs.reqMalice, rs.planHarm, rs.harmDefused, rs.harmPerson, rs.reqHarmPerson, int(rs.strongReq), rs.minorSex} {
 		if k > 0 {
 			rule(1002, uint64(i))
 		}

@@ -44,6 +44,8 @@ func Train(ex []Example, o TrainOptions) ([]byte, error) {
 
 var ruleL2 = 0.01
 
+var priorInTraining = 0.0
+
 func train(ex []Example, o TrainOptions) (*model, error) {
 	if len(ex) == 0 {
 		return nil, errors.New("train: no examples")
@@ -66,12 +68,14 @@ func train(ex []Example, o TrainOptions) (*model, error) {
 	m := newModel(o.Bits)
 	lex := compileLexicon()
 	feats := make([][]feature, len(ex))
+	priors := make([][numHeads]float32, len(ex))
 	var s scratch
 	for i, e := range ex {
 		normalize(&s.d, e.Text)
 		s.ents = scan(lex, &s.d, &s.rs, s.ents)
 		s.fs = featurize(s.fs, &s.d, &s.rs, m.mask)
 		feats[i] = append([]feature(nil), s.fs...)
+		priors[i] = prior(&s.rs)
 	}
 	rng := rand.New(rand.NewPCG(o.Seed, 0x5afe))
 	for h, name := range heads {
@@ -111,7 +115,7 @@ func train(ex []Example, o TrainOptions) (*model, error) {
 			rng.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
 			for _, k := range order {
 				fs := feats[idx[k]]
-				z := bias
+				z := bias + priorInTraining*float64(priors[idx[k]][h])
 				for _, f := range fs {
 					z += float64(f.val) * w[f.idx]
 				}
