@@ -30,6 +30,7 @@ func (s *Scanner) scanNumbers(text string, out []span) []span {
 			continue
 		}
 		if i > 0 && (isAlnum(text[i-1]) || text[i-1] == '_' || text[i-1] == '.' || text[i-1] == ':' || text[i-1] == '/') {
+			i++
 			for i < len(text) && (isAlnum(text[i]) || text[i] == '_') {
 				i++
 			}
@@ -153,7 +154,10 @@ func (s *Scanner) classifyNumber(text string, run numRun, out []span) []span {
 		if sc := cardScore(dd, sp[:k-1], ctx); sc > 0 {
 			return append(out, span{CreditCard, run.start, end, sc})
 		}
-		if sc := s.phoneScore(text[run.start:end], dd, run.plus, k, ctx); k >= 2 && sc >= 0.7 {
+		if k < 2 || !containsAny(ctx, phoneWords...) {
+			continue // a phone number inside a longer figure only with phone context
+		}
+		if sc := s.phoneScore(text[run.start:end], dd, run.plus, k, ctx); sc >= 0.7 {
 			return append(out, span{Phone, run.start, end, sc})
 		}
 	}
