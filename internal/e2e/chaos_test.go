@@ -44,6 +44,7 @@ func TestChaos(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // mostly waiting on throttled hosts
 			c := newCluster(t, 3, 40)
 			var once sync.Once
 			broke := 0
