@@ -72,7 +72,11 @@ func (ss *Session) surrogate(typ, orig string) string {
 			return fmt.Sprintf("%s.%s@example.com", strings.ToLower(surFirst[n%len(surFirst)]), strings.ToLower(surLast[(n/len(surFirst))%len(surLast)]))
 		})
 	case Phone:
-		return ss.pick(typ, func(n int) string { return fillDigits(orig, fmt.Sprintf("5550100%03d", n%1000), orig[0] == '+') })
+		if strings.HasPrefix(orig, "+") {
+			// North American 555-0100..0199 numbers are reserved for fiction.
+			return ss.pick(typ, func(n int) string { return fmt.Sprintf("+1 202-555-%04d", 100+n%100) })
+		}
+		return ss.pick(typ, func(n int) string { return fillDigits(orig, fmt.Sprintf("5550100%03d", n%1000), false) })
 	case CreditCard:
 		return ss.pick(typ, func(n int) string { return shapeLike(orig, testCard(countDigits(orig), n)) })
 	case IBAN:
