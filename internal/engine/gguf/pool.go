@@ -22,6 +22,8 @@ type Pool struct {
 	exited  sync.WaitGroup // one count per live worker
 	job     job
 	closed  bool
+	round   bool      // round activations like ggml before the dot product
+	scratch []float32 // rounded activations; grows, never shrinks
 }
 
 // job is the MatVec in flight, written before workers are signalled.
@@ -47,6 +49,12 @@ func NewPool(threads int) *Pool {
 	}
 	return p
 }
+
+// SetRoundActivations makes MatVec and MatMul round the activations the way
+// llama.cpp's CPU backend does before its dot products (see RoundActivations),
+// so results track llama.cpp's more closely at a cost of one pass over x per
+// call. It is off by default. Call it before the Pool is used.
+func (p *Pool) SetRoundActivations(on bool) { p.round = on }
 
 // Threads returns the number of goroutines a large MatVec uses.
 func (p *Pool) Threads() int {
@@ -122,7 +130,8 @@ func (p *Pool) MatMul(t Type, w []byte, rows, cols int, x []float32, n int, out 
 		panic(fmt.Sprintf("gguf: MatVec %s %dx%d by %d vectors: have %d weight bytes, %d inputs, %d outputs", t, rows, cols, n, len(w), len(x), len(out)))
 	}
 	j := job{kern: kern, w: w, rowBytes: rb, rows: rows, parts: 1, n: n, x: x, out: out}
-	if p == nil || p.threads == 1 || rows*cols*n < parallelMin || rows < 2 {
+	rounding := p != nil && p.round && DotType(t) != TypeF32
+	if !rounding && (p == nil || p.threads == 1 || rows*cols*n < parallelMin || rows < 2) {
 		j.run(0)
 		return
 	}
@@ -130,6 +139,19 @@ func (p *Pool) MatMul(t Type, w []byte, rows, cols int, x []float32, n int, out 
 	defer p.mu.Unlock()
 	if p.closed {
 		panic("gguf: MatVec on a closed Pool")
+	}
+	if rounding {
+		if len(p.scratch) < len(x) {
+			p.scratch = make([]float32, len(x))
+		}
+		j.x = p.scratch[:len(x)]
+		if err := RoundActivations(t, x, j.x); err != nil {
+			panic("gguf: MatVec: " + err.Error())
+		}
+		if p.threads == 1 || rows*cols*n < parallelMin || rows < 2 {
+			j.run(0)
+			return
+		}
 	}
 	j.parts = min(p.threads, rows)
 	p.job = j
