@@ -1,6 +1,7 @@
 // Package llama is PeerLLM's built-in pure-Go inference engine: it loads
 // Llama-architecture models from GGUF files (F32, F16, BF16, Q4_0, Q5_0,
-// Q8_0, Q4_K, Q5_K, Q6_K, through package gguf) or llama2.c checkpoints,
+// Q8_0, Q4_K, Q5_K, Q6_K and the other types package gguf multiplies) or
+// llama2.c checkpoints,
 // tokenizes (SentencePiece-style and byte-level BPE), runs the forward pass
 // and samples. On stories260K it prints exactly what llama2.c's run prints.
 // The host agent and cmd/peerllm import it; the orchestrator must not.
@@ -27,8 +28,9 @@ type Options struct {
 	// tokenizer.bin beside the model, else tok512.bin beside it. GGUF files
 	// carry their own tokenizer and ignore it.
 	TokenizerPath string
-	// Name is the model name reported by Info. Default: the GGUF's
-	// general.name, else the file name without its extension.
+	// Name is the model name reported by Info. Default: the file name
+	// without its extension ("stories260K"), which is how models are
+	// resolved by name; GGUF's general.name is free text.
 	Name string
 	// Threads is how many cores the matrix products use. Default: all.
 	Threads int
@@ -175,6 +177,8 @@ func (e *Engine) Info() engine.Info { return e.info }
 func (e *Engine) Close() error {
 	var errs []error
 	e.closeMu.Do(func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
 		for _, s := range e.free {
 			if s.st != nil {
 				s.st.pool.Close()

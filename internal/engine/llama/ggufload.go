@@ -33,7 +33,6 @@ func (e *Engine) loadGGUF(path string, opts Options) error {
 	}
 	e.tok = tok
 	e.m = newModel(cfg, w)
-	e.info.Model, _ = f.String("general.name")
 	e.template, _ = f.String("tokenizer.chat_template")
 	if eot := chat.Detect(e.template).EndOfTurn(); eot != "" {
 		e.stops = append(e.stops, eot)

@@ -54,53 +54,17 @@ type matrix struct {
 	rows, cols int
 }
 
-// typeInfo gives block size (elements) and bytes per block of a tensor type.
+// typeInfo gives block size (elements) and bytes per block of a tensor type
+// the gguf kernels can multiply.
 func typeInfo(t gguf.Type) (block, bytes int, ok bool) {
-	switch t {
-	case gguf.TypeF32:
-		return 1, 4, true
-	case gguf.TypeF16, gguf.TypeBF16:
-		return 1, 2, true
-	case gguf.TypeQ4_0:
-		return 32, 18, true
-	case gguf.TypeQ5_0:
-		return 32, 22, true
-	case gguf.TypeQ8_0:
-		return 32, 34, true
-	case gguf.TypeQ4_K:
-		return 256, 144, true
-	case gguf.TypeQ5_K:
-		return 256, 176, true
-	case gguf.TypeQ6_K:
-		return 256, 210, true
+	if !t.Supported() {
+		return 0, 0, false
 	}
-	return 0, 0, false
+	return t.BlockSize(), t.BlockBytes(), true
 }
 
 // typeName names a tensor type for Info.Quantization.
-func typeName(t gguf.Type) string {
-	switch t {
-	case gguf.TypeF32:
-		return "F32"
-	case gguf.TypeF16:
-		return "F16"
-	case gguf.TypeBF16:
-		return "BF16"
-	case gguf.TypeQ4_0:
-		return "Q4_0"
-	case gguf.TypeQ5_0:
-		return "Q5_0"
-	case gguf.TypeQ8_0:
-		return "Q8_0"
-	case gguf.TypeQ4_K:
-		return "Q4_K"
-	case gguf.TypeQ5_K:
-		return "Q5_K"
-	case gguf.TypeQ6_K:
-		return "Q6_K"
-	}
-	return fmt.Sprintf("type%d", t)
-}
+func typeName(t gguf.Type) string { return t.String() }
 
 func newMatrix(t gguf.Type, data []byte, rows, cols int) (matrix, error) {
 	block, bb, ok := typeInfo(t)
