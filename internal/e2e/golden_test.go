@@ -39,3 +39,46 @@ func TestGolden(t *testing.T) {
 		}
 	}
 }
+
+// TestSampling: n choices sample with seeds seed, seed+1, …; the same seed
+// gives the same answers again, on whichever hosts run them.
+func TestSampling(t *testing.T) {
+	c := newCluster(t, 2, 0)
+	ask := func(path string) []string {
+		body := map[string]any{"model": model, "n": 2, "temperature": 0.9, "seed": 42, "max_tokens": 40, "redundancy": "off"}
+		if path == "/v1/chat/completions" {
+			body["messages"] = []map[string]string{{"role": "user", "content": "Once upon a time"}}
+		} else {
+			body["prompt"] = "Once upon a time"
+		}
+		var out struct {
+			Choices []struct {
+				Index   int
+				Text    string
+				Message struct{ Content string }
+			}
+		}
+		if code := c.o.Do(t, "POST", path, c.key, body, &out); code != 200 || len(out.Choices) != 2 {
+			t.Fatalf("%s: %d %+v", path, code, out)
+		}
+		texts := make([]string, 2)
+		for _, ch := range out.Choices {
+			texts[ch.Index] = ch.Text + ch.Message.Content
+		}
+		return texts
+	}
+	for _, path := range []string{"/v1/completions", "/v1/chat/completions"} {
+		t.Run(path, func(t *testing.T) {
+			first, again := ask(path), ask(path)
+			if first[0] != again[0] || first[1] != again[1] {
+				t.Fatalf("same seed, different answers:\n%q\n%q", first, again)
+			}
+			if first[0] == first[1] {
+				t.Fatalf("both choices sampled the same text %q", first[0])
+			}
+			if first[0] == "" || first[1] == "" {
+				t.Fatalf("empty choice %q", first)
+			}
+		})
+	}
+}
