@@ -17,7 +17,7 @@ func Dequantize(t Type, src []byte, dst []float32) error {
 	}
 	need, err := RowBytes(t, len(dst))
 	if err != nil {
-		return fmt.Errorf("gguf: dequantize: %w", err)
+		return fmt.Errorf("gguf: dequantize %d %s elements: not a multiple of the block size %d", len(dst), t, t.BlockSize())
 	}
 	if len(src) < need {
 		return fmt.Errorf("gguf: dequantize %d %s elements: have %d bytes, need %d", len(dst), t, len(src), need)

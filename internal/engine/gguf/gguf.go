@@ -189,12 +189,20 @@ func (f *File) Tensor(name string) (*TensorInfo, bool) {
 // Parse parses and validates a GGUF file held in data. The returned File's
 // tensor data slices alias data.
 func Parse(data []byte) (*File, error) {
+	f, err := parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("gguf: %w", err)
+	}
+	return f, nil
+}
+
+func parse(data []byte) (*File, error) {
 	r := &reader{b: data}
 	if len(data) < 4 {
-		return nil, fmt.Errorf("gguf: file too short (%d bytes) for the magic", len(data))
+		return nil, fmt.Errorf("file too short (%d bytes) for the magic", len(data))
 	}
 	if !bytes.Equal(data[:4], []byte(Magic)) {
-		return nil, fmt.Errorf("gguf: bad magic %q (not a GGUF file)", data[:4])
+		return nil, fmt.Errorf("bad magic %q (not a GGUF file)", data[:4])
 	}
 	r.off = 4
 	f := &File{Alignment: DefaultAlignment}
@@ -204,12 +212,12 @@ func Parse(data []byte) (*File, error) {
 	}
 	switch {
 	case f.Version == 1:
-		return nil, errors.New("gguf: version 1 is not supported (only versions 2 and 3)")
+		return nil, errors.New("version 1 is not supported (only versions 2 and 3)")
 	case f.Version == 2 || f.Version == 3:
 	case bits.ReverseBytes32(f.Version) <= 3:
-		return nil, fmt.Errorf("gguf: version %#x looks big-endian; only little-endian files are supported", f.Version)
+		return nil, fmt.Errorf("version %#x looks big-endian; only little-endian files are supported", f.Version)
 	default:
-		return nil, fmt.Errorf("gguf: unsupported version %d (only versions 2 and 3)", f.Version)
+		return nil, fmt.Errorf("unsupported version %d (only versions 2 and 3)", f.Version)
 	}
 	nTensors, err := r.u64("tensor count")
 	if err != nil {
@@ -237,7 +245,7 @@ func Parse(data []byte) (*File, error) {
 			return nil, err
 		}
 		if _, dup := f.kvIndex[key]; dup {
-			return nil, fmt.Errorf("gguf: duplicate metadata key %q", key)
+			return nil, fmt.Errorf("duplicate metadata key %q", key)
 		}
 		vt, err := r.u32(fmt.Sprintf("type of metadata key %q", key))
 		if err != nil {
@@ -245,7 +253,7 @@ func Parse(data []byte) (*File, error) {
 		}
 		v, err := r.value(ValueType(vt), 0)
 		if err != nil {
-			return nil, fmt.Errorf("gguf: metadata key %q: %w", key, err)
+			return nil, fmt.Errorf("metadata key %q: %w", key, err)
 		}
 		f.kvIndex[key] = len(f.KV)
 		f.KV = append(f.KV, KV{Key: key, Value: v})
@@ -254,10 +262,10 @@ func Parse(data []byte) (*File, error) {
 	if v, ok := f.Get("general.alignment"); ok {
 		a, isInt := v.Uint()
 		if v.Type != ValueUint32 || !isInt {
-			return nil, fmt.Errorf("gguf: general.alignment has type %s, want uint32", v.Type)
+			return nil, fmt.Errorf("general.alignment has type %s, want uint32", v.Type)
 		}
 		if a == 0 || a&(a-1) != 0 {
-			return nil, fmt.Errorf("gguf: general.alignment %d is not a power of two", a)
+			return nil, fmt.Errorf("general.alignment %d is not a power of two", a)
 		}
 		f.Alignment = a
 	}
@@ -272,7 +280,7 @@ func Parse(data []byte) (*File, error) {
 		}
 		sizes = append(sizes, n)
 		if _, dup := f.tensorIndex[t.Name]; dup {
-			return nil, fmt.Errorf("gguf: duplicate tensor name %q", t.Name)
+			return nil, fmt.Errorf("duplicate tensor name %q", t.Name)
 		}
 		f.tensorIndex[t.Name] = len(f.Tensors)
 		f.Tensors = append(f.Tensors, t)
@@ -284,7 +292,7 @@ func Parse(data []byte) (*File, error) {
 	size := uint64(len(data))
 	if start > size {
 		if len(f.Tensors) > 0 {
-			return nil, fmt.Errorf("gguf: tensor data section starts at %d, past the end of the file (%d bytes)", start, size)
+			return nil, fmt.Errorf("tensor data section starts at %d, past the end of the file (%d bytes)", start, size)
 		}
 		start = size
 	}
@@ -293,11 +301,11 @@ func Parse(data []byte) (*File, error) {
 	for i := range f.Tensors {
 		t := &f.Tensors[i]
 		if t.Offset%f.Alignment != 0 {
-			return nil, fmt.Errorf("gguf: tensor %s: offset %d is not a multiple of the alignment %d", t.Name, t.Offset, f.Alignment)
+			return nil, fmt.Errorf("tensor %s: offset %d is not a multiple of the alignment %d", t.Name, t.Offset, f.Alignment)
 		}
 		n := sizes[i]
 		if t.Offset > avail || n > avail-t.Offset {
-			return nil, fmt.Errorf("gguf: tensor %s: data past end of file (offset %d, size %d, data section %d bytes)", t.Name, t.Offset, n, avail)
+			return nil, fmt.Errorf("tensor %s: data past end of file (offset %d, size %d, data section %d bytes)", t.Name, t.Offset, n, avail)
 		}
 		lo := start + t.Offset
 		t.Data = data[lo : lo+n : lo+n]
@@ -315,14 +323,14 @@ type reader struct {
 func (r *reader) remaining() uint64 { return uint64(len(r.b) - r.off) }
 
 func (r *reader) truncated(what string, n uint64) error {
-	return fmt.Errorf("gguf: truncated file reading %s at offset %d (need %d bytes, %d left)", what, r.off, n, r.remaining())
+	return fmt.Errorf("truncated file reading %s at offset %d (need %d bytes, %d left)", what, r.off, n, r.remaining())
 }
 
 // fits checks that count items of at least minSize bytes each can fit in the
 // rest of the file.
 func (r *reader) fits(count, minSize uint64, what string) error {
 	if count > r.remaining()/minSize {
-		return fmt.Errorf("gguf: %s %d at offset %d is impossible: the remaining %d bytes hold at most %d", what, count, r.off, r.remaining(), r.remaining()/minSize)
+		return fmt.Errorf("%s %d at offset %d is impossible: the remaining %d bytes hold at most %d", what, count, r.off, r.remaining(), r.remaining()/minSize)
 	}
 	return nil
 }
@@ -358,7 +366,7 @@ func (r *reader) str(what string) (string, error) {
 		return "", err
 	}
 	if n > r.remaining() {
-		return "", fmt.Errorf("gguf: %s length %d at offset %d exceeds the remaining %d bytes", what, n, r.off-8, r.remaining())
+		return "", fmt.Errorf("%s length %d at offset %d exceeds the remaining %d bytes", what, n, r.off-8, r.remaining())
 	}
 	b, _ := r.take(n, what)
 	return string(b), nil
@@ -416,7 +424,7 @@ func (r *reader) array(depth int) (Value, error) {
 		v.arrs = make([]Value, n)
 		for i := range v.arrs {
 			if v.arrs[i], err = r.array(depth + 1); err != nil {
-				return Value{}, fmt.Errorf("array element %d: %w", i, err)
+				return Value{}, err
 			}
 		}
 	case elem.size() > 0:
@@ -440,7 +448,7 @@ func (r *reader) tensorInfo(i uint64) (TensorInfo, uint64, error) {
 		return TensorInfo{}, 0, err
 	}
 	fail := func(format string, a ...any) (TensorInfo, uint64, error) {
-		return TensorInfo{}, 0, fmt.Errorf("gguf: tensor %s: %s", name, fmt.Sprintf(format, a...))
+		return TensorInfo{}, 0, fmt.Errorf("tensor %s: %s", name, fmt.Sprintf(format, a...))
 	}
 	nd, err := r.u32("tensor " + name + " dimension count")
 	if err != nil {

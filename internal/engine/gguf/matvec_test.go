@@ -6,7 +6,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/peerllm/peerllm/internal/engine/gguf"
 )
@@ -256,4 +258,24 @@ func ExamplePool_MatVec() {
 	p.MatVec(gguf.TypeF32, w, 2, 3, []float32{1, 0, -1}, out)
 	fmt.Println(out)
 	// Output: [-2 -2]
+}
+
+// TestPoolCloseStopsWorkers checks that Close leaves no goroutine behind.
+func TestPoolCloseStopsWorkers(t *testing.T) {
+	before := runtime.NumGoroutine()
+	p := gguf.NewPool(4)
+	if n := runtime.NumGoroutine(); n < before+3 {
+		t.Fatalf("%d goroutines after NewPool(4), %d before", n, before)
+	}
+	w := randomWeights(rand.New(rand.NewPCG(1, 1)), gguf.TypeF32, 256*256)
+	p.MatVec(gguf.TypeF32, w, 256, 256, make([]float32, 256), make([]float32, 256))
+	p.Close()
+	p.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after Close, %d before", runtime.NumGoroutine(), before)
+		}
+		runtime.Gosched()
+	}
 }

@@ -124,7 +124,7 @@ func (p *Pool) MatMul(t Type, w []byte, rows, cols int, x []float32, n int, out 
 	}
 	rb, err := RowBytes(t, cols)
 	if err != nil {
-		panic("gguf: MatVec: " + err.Error())
+		panic(fmt.Sprintf("gguf: MatVec %s: %d columns is not a multiple of the block size %d", t, cols, t.BlockSize()))
 	}
 	if rows < 0 || n < 1 || len(x) != n*cols || len(out) < n*rows || len(w) < rows*rb {
 		panic(fmt.Sprintf("gguf: MatVec %s %dx%d by %d vectors: have %d weight bytes, %d inputs, %d outputs", t, rows, cols, n, len(w), len(x), len(out)))
@@ -146,7 +146,7 @@ func (p *Pool) MatMul(t Type, w []byte, rows, cols int, x []float32, n int, out 
 		}
 		j.x = p.scratch[:len(x)]
 		if err := RoundActivations(t, x, j.x); err != nil {
-			panic("gguf: MatVec: " + err.Error())
+			panic(err.Error())
 		}
 		if p.threads == 1 || rows*cols*n < parallelMin || rows < 2 {
 			j.run(0)
