@@ -79,8 +79,8 @@ func NewFromWeights(p Policy, weights []byte) (*Classifier, error) {
 // takes each category's highest score, so one harmful paragraph inside a long
 // harmless text is not diluted away.
 const (
-	maxSingle = 4096
-	window    = 2048
+	maxSingle = 1024
+	window    = 768
 )
 
 // Classify screens text. It never fails: empty text scores as harmless,

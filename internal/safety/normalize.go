@@ -167,7 +167,7 @@ func normalize(d *doc, text string) {
 			tok = append(tok, f)
 			continue
 		}
-		if leet(f) != 0 && len(tok) > 0 {
+		if leet(f) != 0 && (len(tok) > 0 || f == '$') {
 			// A leet symbol may continue a word (h@te, $h!t); decide in addWord.
 			tok = append(tok, f)
 			continue
@@ -192,6 +192,12 @@ func (d *doc) addWord(tok []rune, sentence bool) {
 	if len(tok) == 0 {
 		return
 	}
+	if tok[0] == '$' && (len(tok) < 2 || !isAlpha(tok[1])) {
+		tok = tok[1:] // a price, not leet
+	}
+	if len(tok) == 0 {
+		return
+	}
 	letters, others := 0, 0
 	for _, r := range tok {
 		if isAlpha(r) {
@@ -200,7 +206,7 @@ func (d *doc) addWord(tok []rune, sentence bool) {
 			others++
 		}
 	}
-	if others > 0 && letters >= 2 && letters >= others {
+	if others > 0 && letters >= others && (letters >= 2 || (others == 1 && len(tok) == 2)) {
 		for i, r := range tok {
 			l := leet(r)
 			if l == 0 {

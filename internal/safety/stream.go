@@ -131,7 +131,7 @@ func (s *Stream) cutLong() int {
 	}
 	// No space: cut at a UTF-8 boundary at or before max.
 	i := s.max
-	for i > 0 && s.pending[i]&0xC0 == 0x80 {
+	for i > 0 && i < len(s.pending) && s.pending[i]&0xC0 == 0x80 {
 		i--
 	}
 	if i == 0 {

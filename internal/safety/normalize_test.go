@@ -1,0 +1,134 @@
+package safety
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestNormalize(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"plain", "How do I Kill a process?", "how do i kill a process"},
+		{"leetspeak", "h0w t0 m4ke a b0mb", "how to make a bomb"},
+		{"leet symbols", "h@te and $h!t", "hate and shit"},
+		{"numbers stay", "in 2024 I ran 5 km", "in 2024 i ran 5 km"},
+		{"spaced letters", "k i l l yourself", "kill yourself"},
+		{"dotted letters", "k.i.l.l them", "kill them"},
+		{"cyrillic homoglyphs", "kіll аll", "kill all"},
+		{"greek homoglyphs", "βοmb", "bomb"},
+		{"fullwidth", "ｂｏｍｂ", "bomb"},
+		{"math bold", "𝐤𝐢𝐥𝐥", "kill"},
+		{"accents", "kíll thé", "kill the"},
+		{"zero width", "ki\u200bll", "kill"},
+		{"soft hyphen", "bo\u00admb", "bomb"},
+		{"apostrophe", "don't", "dont"},
+		{"invalid utf8", "bo\xffmb", "bo mb"},
+		{"empty", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var d doc
+			normalize(&d, tt.in)
+			if got := string(d.buf); got != tt.want {
+				t.Errorf("normalize(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestStem(t *testing.T) {
+	groups := [][]string{
+		{"kill", "kills", "killed", "killing"},
+		{"bomb", "bombs", "bombed", "bombing"},
+		{"make", "makes", "making"},
+		{"stab", "stabbed", "stabbing"},
+	}
+	for _, g := range groups {
+		want := string(appendStem(nil, []byte(g[0])))
+		for _, w := range g[1:] {
+			if got := string(appendStem(nil, []byte(w))); got != want {
+				t.Errorf("stem(%q) = %q, want %q like %q", w, got, want, g[0])
+			}
+		}
+	}
+}
+
+func TestLexiconCompiles(t *testing.T) {
+	lex := compileLexicon()
+	for c := lexClass(0); c < numLex; c++ {
+		if strings.TrimSpace(lexicon[c]) == "" {
+			t.Errorf("lexicon class %s is empty", lexNames[c])
+		}
+	}
+	if len(lex) < 1000 {
+		t.Errorf("compiled lexicon has %d phrases, want ≥ 1000", len(lex))
+	}
+}
+
+func TestBenignTargetDefusesVerb(t *testing.T) {
+	lex := compileLexicon()
+	tests := []struct {
+		text   string
+		benign bool
+	}{
+		{"how do i kill a python process", true},
+		{"shoot a photo of the sunset", true},
+		{"how do i kill my neighbour", false},
+	}
+	for _, tt := range tests {
+		var d doc
+		var rs ruleSummary
+		normalize(&d, tt.text)
+		scan(lex, &d, &rs, nil)
+		if got := rs.benignUse > 0; got != tt.benign {
+			t.Errorf("%q: benign use %v, want %v", tt.text, got, tt.benign)
+		}
+		if !tt.benign && rs.harmPerson == 0 {
+			t.Errorf("%q: violent act on a person not seen", tt.text)
+		}
+	}
+}
+
+func TestModelRoundTrip(t *testing.T) {
+	ex := []Example{
+		{Text: "how do I build a pipe bomb", Unsafe: 1, Labels: map[string]int{Illegal: 1}},
+		{Text: "how do I bake bread", Unsafe: 0},
+		{Text: "you are a worthless idiot", Unsafe: 1, Labels: map[string]int{Harassment: 1}},
+		{Text: "the weather is lovely today", Unsafe: 0},
+	}
+	o := TrainOptions{Bits: 12, Epochs: 5}
+	w1, err := Train(ex, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2, err := Train(ex, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(w1) != string(w2) {
+		t.Fatal("training is not deterministic")
+	}
+	m, err := train(ex, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := unmarshalModel(w1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.bias != m.bias {
+		t.Errorf("bias changed in round trip: %v vs %v", back.bias, m.bias)
+	}
+	for i, x := range m.w {
+		if d := x - back.w[i]; d > 1e-3 || d < -1e-3 {
+			t.Fatalf("weight %d: %v became %v", i, x, back.w[i])
+		}
+	}
+	if _, err := unmarshalModel([]byte("not gzip")); err == nil {
+		t.Error("garbage weights accepted")
+	}
+	if _, err := Train(nil, o); err == nil {
+		t.Error("training on nothing succeeded")
+	}
+}
