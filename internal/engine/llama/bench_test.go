@@ -57,14 +57,18 @@ func (e *Engine) slotsReset() {
 var largeShape = config{dim: 768, hidden: 2048, layers: 12, heads: 12, kvHeads: 12, headDim: 64, ropeDim: 64, vocab: 32000, ctx: 1024, eps: 1e-5, ropeTheta: 10000}
 
 // BenchmarkLarge writes random-weight GGUF files of largeShape in F32 and
-// Q8_0, measures the machine's memory read bandwidth in the same run, then
-// the load time and decoding speed. bw% is weight bytes read per second
-// over that bandwidth: decoding one token reads every weight once.
+// Q8_0, measures the machine's memory read bandwidth in the same run (with
+// 1 and with all cores), then the load time and decoding speed on 1 and all
+// cores. bw% is weight bytes read per second over the bandwidth with as
+// many goroutines: decoding one token reads every weight once.
 func BenchmarkLarge(b *testing.B) {
 	dir := b.TempDir()
-	threads := runtime.NumCPU()
-	bw := memBandwidth(threads)
-	b.Logf("memory read bandwidth with %d goroutines: %.2f GB/s", threads, bw/1e9)
+	bw := map[int]float64{}
+	counts := []int{1, runtime.NumCPU()}
+	for _, n := range counts {
+		bw[n] = memBandwidth(n)
+		b.Logf("memory read bandwidth with %d goroutines: %.2f GB/s", n, bw[n]/1e9)
+	}
 	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeQ8_0} {
 		path := filepath.Join(dir, "large-"+typ.String()+".gguf")
 		if err := writeRandomGGUF(path, largeShape, typ); err != nil {
@@ -72,34 +76,36 @@ func BenchmarkLarge(b *testing.B) {
 		}
 		b.Run("load/"+typ.String(), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				e, err := Load(path, Options{Threads: threads})
+				e, err := Load(path, Options{})
 				if err != nil {
 					b.Fatal(err)
 				}
 				e.Close()
 			}
 		})
-		b.Run("decode/"+typ.String(), func(b *testing.B) {
-			e, err := Load(path, Options{Threads: threads})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer e.Close()
-			st := newState(e.m.cfg, e.ctxLen, threads)
-			defer st.pool.Close()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if err := e.m.forward(st, (i*7919)%largeShape.vocab, i%256, true); err != nil {
+		for _, threads := range counts {
+			b.Run(fmt.Sprintf("decode/%s/threads=%d", typ, threads), func(b *testing.B) {
+				e, err := Load(path, Options{Threads: threads})
+				if err != nil {
 					b.Fatal(err)
 				}
-			}
-			tps := float64(b.N) / b.Elapsed().Seconds()
-			bytes := float64(e.m.bytesPerToken())
-			b.ReportMetric(tps, "tok/s")
-			b.ReportMetric(bytes/1e6, "MB/tok")
-			b.ReportMetric(100*tps*bytes/bw, "bw%")
-		})
+				defer e.Close()
+				st := newState(e.m.cfg, e.ctxLen, threads)
+				defer st.pool.Close()
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if err := e.m.forward(st, (i*7919)%largeShape.vocab, i%256, true); err != nil {
+						b.Fatal(err)
+					}
+				}
+				tps := float64(b.N) / b.Elapsed().Seconds()
+				bytes := float64(e.m.bytesPerToken())
+				b.ReportMetric(tps, "tok/s")
+				b.ReportMetric(bytes/1e6, "MB/tok")
+				b.ReportMetric(100*tps*bytes/bw[threads], "bw%")
+			})
+		}
 	}
 }
 

@@ -114,6 +114,12 @@ func load(path string, opts Options) (*Engine, error) {
 		e.Close()
 		return nil, fmt.Errorf("tokenizer has %d tokens but the model's vocabulary is %d: they do not belong together", e.tok.size(), e.m.cfg.vocab)
 	}
+	for _, id := range append([]int{e.tok.bosID()}, e.tok.eosIDs()...) {
+		if id >= e.tok.size() {
+			e.Close()
+			return nil, fmt.Errorf("tokenizer: special token id %d outside the %d-token vocabulary", id, e.tok.size())
+		}
+	}
 	e.ctxLen = e.m.cfg.ctx
 	e.threads = opts.Threads
 	if opts.ContextLength > 0 && opts.ContextLength < e.ctxLen {
@@ -293,6 +299,11 @@ func (e *Engine) Complete(ctx context.Context, prompt []int, req engine.Request,
 		return res, err
 	}
 	vocab := e.m.cfg.vocab
+	for _, id := range prompt {
+		if id < 0 || id >= vocab {
+			return res, fmt.Errorf("%w: prompt token %d outside the vocabulary", engine.ErrBadRequest, id)
+		}
+	}
 	for _, id := range req.Continue {
 		if id < 0 || id >= vocab {
 			return res, fmt.Errorf("%w: continue token %d outside the vocabulary", engine.ErrBadRequest, id)

@@ -174,6 +174,11 @@ func TestRequestErrors(t *testing.T) {
 			}
 		})
 	}
+	for _, bad := range [][]int{nil, {-1}, {1, 512}} {
+		if _, err := e.Complete(context.Background(), bad, engine.Request{}, func(engine.Token) error { return nil }); !errors.Is(err, engine.ErrBadRequest) {
+			t.Errorf("Complete(%v): %v, want ErrBadRequest", bad, err)
+		}
+	}
 	// A full context ends with "length", never an error.
 	toks, res := collect(t, e, engine.Request{Prompt: "Once upon a time"})
 	if res.FinishReason != "length" || len(toks) != 32-5+1 {
