@@ -149,8 +149,11 @@ func extendAddress(text string, toks []tok, k, end int) int {
 	for k < len(toks) && lines < 5 {
 		t := toks[k]
 		gap := t.gap
-		if strings.Count(gap, "\n") > 1 || len(gap) > 12 || strings.ContainsAny(gap, ".;!?()\"") && !strings.HasPrefix(gap, ". ") && gap != "." {
+		if strings.Count(gap, "\n") > 1 || len(gap) > 12 || strings.ContainsAny(gap, ".;!?()\"+") && !strings.HasPrefix(gap, ". ") && gap != "." {
 			break
+		}
+		if t.num && (phoneLike(text, t.e) || strings.Count(t.w, "-") >= 2) {
+			break // the next line is a phone number, not a postcode
 		}
 		if strings.Contains(gap, "\n") || strings.Contains(gap, ",") {
 			lines++
@@ -188,6 +191,15 @@ func anyCommon(g *gazetteer, toks []tok) bool {
 		if g.common[strings.ToLower(t.w)] || g.capwords[t.w] {
 			return true
 		}
+	}
+	return false
+}
+
+// phoneLike reports a number token ending at i that continues as a phone
+// number would: a separator and more digits on the same line.
+func phoneLike(text string, i int) bool {
+	if i+1 < len(text) && (text[i] == '-' || text[i] == '.' || text[i] == ' ') && isDigit(text[i+1]) {
+		return true
 	}
 	return false
 }

@@ -89,7 +89,8 @@ var titles = setOf(strings.Fields(`mr mrs ms miss mx dr prof professor sir madam
 // stopCaps are capitalised words that some name lists contain but that are
 // far more often greetings, days or months.
 var stopCaps = setOf(strings.Fields(`Hi Hello Hey Dear Thanks Yes No Ok Please Sorry Monday Tuesday Wednesday Thursday
-	Friday Saturday Sunday January February March April May June July August September October November December`))
+	Friday Saturday Sunday January February March April May June July August September October November December
+	I'm I'll I've I'd E-mail Email Website Phone Address Mobile Fax Tel Name Date Subject From To Cc`))
 
 var particles = setOf(strings.Fields(`van von de da del della der di du la le bin ibn al el dos das do y ten ter zu af av den des st`))
 
@@ -97,11 +98,12 @@ var personBefore = []string{"my name is", "name is", "i am", "i'm", "called", "n
 	"says", "said", "ask", "tell", "meet", "met", "married", "wife", "husband", "son", "daughter", "brother", "sister",
 	"friend", "mother", "father", "colleague", "boss", "patient", "client", "customer", "name:", "from:", "to:", "cc:",
 	"attn:", "regards,", "sincerely,", "cheers,", "by", "with", "assistant to", "wrote", "contact", "talk to", "call",
-	"name?", "surname", "last name", "first name", "change it to", "founders:"}
+	"name?", "surname", "last name", "first name", "change it to", "founders:", "call me", "my kid", "my child",
+	"my boss", "my partner", "my girlfriend", "my boyfriend", "follow up with", "speak to", "speak with", "ex-zombie"}
 
 var personAfter = []string{" says", " said", " wrote", " told", " asked", " replied", " was born", " is my", " and i",
 	" lives", " lived", " works", " worked", " shouted", " flew", " spent", " had given", " is very", " was very",
-	" and his", " and her", " himself", " herself", " were ", " smiled", " laughed", " looked"}
+	" and his", " and her", " himself", " herself", " were ", " began", " is from", " just ", " has been", " will be", " smiled", " laughed", " looked"}
 
 var orgAfter = []string{" is the brainchild", " office", " is a company", " headquarters", " employees", " shares",
 	" stock", " is an american", " is a german", " is an german", " is a british", " is a multinational",
@@ -237,11 +239,14 @@ func (s *Scanner) scanNames(text string, out []span) []span {
 		after := text[en:min(len(text), en+16)]
 
 		if place, sc := g.place(run); place {
-			if sc > 0.5 && endsWithAny(before, locBefore) {
-				sc += 0.1
+			if sc > 0.4 && endsWithAny(before, locBefore) {
+				sc = max(sc, 0.55) + 0.1 // "flew to Phoenix": the place, not the name
 			}
 			out = append(out, span{Location, st, en, sc})
-			continue
+			if len(run) > 1 || !(g.first[run[0].w] || g.last[run[0].w]) {
+				continue
+			}
+			// "Bryan", "Elizabeth": a place and a name; context decides below.
 		}
 		ps := g.personScore(run, title, endsWithAny(before, personBefore), hasPrefixAny(after, personAfter) || (dialogue(text, run) && !g.common[strings.ToLower(run[0].w)] && !g.capwords[run[0].w]))
 		if ps > 0 {
@@ -261,6 +266,7 @@ func (s *Scanner) scanNames(text string, out []span) []span {
 			out = append(out, span{Location, st, en, 0.5})
 		}
 	}
+	persons = coordinate(text, g, persons)
 	// A word of a name found elsewhere in the text is that name again
 	// ("Goldberg" after "Alice Goldberg").
 	for k, p := range persons {
@@ -339,7 +345,7 @@ func (g *gazetteer) personScore(run []tok, title, ctxBefore, ctxAfter bool) floa
 		}
 		if utf8.RuneCountInString(t.w) == 1 {
 			ev[k] = 0.5 // an initial
-			if t.w == "I" || len(run) == 1 {
+			if len(run) == 1 {
 				ev[k] = 0
 			}
 		}
@@ -423,4 +429,28 @@ func allUnknown(g *gazetteer, run []tok) bool {
 		}
 	}
 	return true
+}
+
+// coordinate raises names listed with a person ("Kónya, Becker and
+// Vasquez", "Usamov and Bowers"): a candidate joined to a confident person
+// by a comma or "and" is a person too.
+func coordinate(text string, g *gazetteer, persons []span) []span {
+	joined := func(a, b span) bool {
+		gap := text[a.end:b.start]
+		return gap == ", " || gap == " and " || gap == ", and " || gap == " & " || gap == " or "
+	}
+	for changed := true; changed; {
+		changed = false
+		for k := range persons {
+			if persons[k].score >= 0.5 || persons[k].score < 0.1 {
+				continue
+			}
+			if (k > 0 && persons[k-1].score >= 0.5 && joined(persons[k-1], persons[k])) ||
+				(k+1 < len(persons) && persons[k+1].score >= 0.5 && joined(persons[k], persons[k+1])) {
+				persons[k].score = 0.7
+				changed = true
+			}
+		}
+	}
+	return persons
 }

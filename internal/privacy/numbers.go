@@ -66,6 +66,16 @@ func (s *Scanner) scanNumbers(text string, out []span) []span {
 		}
 		run.end = j
 		run.groups = groups
+		if j+1 < len(text) && text[j] == 'x' && isDigit(text[j+1]) {
+			// A phone extension, "463-612-6138x036".
+			k := j + 1
+			for k < len(text) && isDigit(text[k]) {
+				k++
+			}
+			if k == len(text) || !isAlnum(text[k]) {
+				run.end, j = k, k
+			}
+		}
 		if j < len(text) && (isAlpha(text[j]) || text[j] == '_' || text[j] == '@') {
 			for j < len(text) && (isAlnum(text[j]) || text[j] == '_') {
 				j++
@@ -135,8 +145,10 @@ func (s *Scanner) classifyNumber(text string, run numRun, out []span) []span {
 		}
 		return out
 	}
-	if sc := cardScore(d, sp, ctx); sc > 0 {
+	if sc := cardScore(d, sp, ctx); sc >= 0.5 {
 		return append(out, span{CreditCard, run.start, run.end, sc})
+	} else if sc > 0 {
+		out = append(out, span{CreditCard, run.start, run.end, sc})
 	}
 	if sc := ssnScore(text, g, sp, ctx); sc > 0 {
 		out = append(out, span{USSSN, run.start, run.end, sc})
@@ -151,7 +163,7 @@ func (s *Scanner) classifyNumber(text string, run numRun, out []span) []span {
 		sub := g[:k]
 		end := sub[k-1][1]
 		dd := digitsOf(text, sub)
-		if sc := cardScore(dd, sp[:k-1], ctx); sc > 0 {
+		if sc := cardScore(dd, sp[:k-1], ctx); sc >= 0.5 {
 			return append(out, span{CreditCard, run.start, end, sc})
 		}
 		if k < 2 || !containsAny(ctx, phoneWords...) {
