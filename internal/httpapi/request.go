@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/peerllm/peerllm/internal/engine"
@@ -21,6 +22,7 @@ const (
 	maxStopLen   = 256
 	maxMaxTokens = 1 << 16
 	maxMessages  = 1024
+	bodyTimeout  = 30 * time.Second
 )
 
 // wireRequest is the union of /v1/chat/completions and /v1/completions
@@ -68,6 +70,11 @@ type parsed struct {
 
 // readBody reads at most limit bytes of r's body and checks it is UTF-8.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *Error) {
+	// A client gets bodyTimeout to send its body, so a trickling one cannot
+	// hold a connection; the answer itself may stream for as long as needed.
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(bodyTimeout))
+	defer rc.SetReadDeadline(time.Time{})
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
