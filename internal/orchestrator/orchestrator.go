@@ -57,7 +57,20 @@ type Config struct {
 	// Stages are the pipeline stages (safety, privacy), in order.
 	Stages []pipeline.Stage
 	Meters []pipeline.Meter
-	Log    *slog.Logger
+	// Pipeline, when set, builds more stages and meters (appended after
+	// Stages and Meters) once the store, registry and dispatcher exist:
+	// billing needs the database, strikes need the registry.
+	Pipeline func(ctx context.Context, w Wiring) ([]pipeline.Stage, []pipeline.Meter, error)
+	Log      *slog.Logger
+}
+
+// Wiring is what a Config.Pipeline hook may use.
+type Wiring struct {
+	DB         *store.DB
+	Registry   *registry.Registry
+	Dispatcher *dispatch.Dispatcher
+	Metrics    prometheus.Registerer
+	Log        *slog.Logger
 }
 
 // Orchestrator is a running orchestrator.
@@ -155,10 +168,19 @@ func Start(ctx context.Context, cfg Config) (_ *Orchestrator, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start dispatcher: %w", err)
 	}
+	stages := append([]pipeline.Stage(nil), cfg.Stages...)
+	meters := append([]pipeline.Meter(nil), cfg.Meters...)
+	if cfg.Pipeline != nil {
+		st, me, err := cfg.Pipeline(ctx, Wiring{DB: o.db, Registry: o.reg, Dispatcher: o.disp, Metrics: o.metrics, Log: o.log})
+		if err != nil {
+			return nil, fmt.Errorf("build pipeline: %w", err)
+		}
+		stages, meters = append(stages, st...), append(meters, me...)
+	}
 	o.api = httpapi.New(httpapi.Config{
 		Backend:  &backend{d: o.disp, mode: cfg.Mode},
 		Keys:     o.keys,
-		Chain:    &pipeline.Chain{Stages: cfg.Stages, Meters: cfg.Meters},
+		Chain:    &pipeline.Chain{Stages: stages, Meters: meters},
 		Admin:    &httpapi.Admin{Token: admin, Keys: o.keys, Hosts: &hostAdmin{reg: o.reg}, HostURL: hostURL},
 		Log:      o.log.With("component", "api"),
 		Registry: o.metrics,
