@@ -48,6 +48,7 @@ type Engine struct {
 	tok      tokenizer
 	template string   // chat template, "" for none
 	stops    []string // extra stop sequences (the template's end of turn)
+	fileType string   // GGUF general.file_type label, "" if none
 	ctxLen   int
 	threads  int
 	closers  []func() error
@@ -134,7 +135,12 @@ func load(path string, opts Options) (*Engine, error) {
 	}
 	e.info.Architecture = "llama"
 	e.info.ContextLength = e.ctxLen
+	// One weight type names itself; a mix takes the file's own label
+	// (llama.cpp's "Q4_K_M" is Q4_K with some Q6_K), else "mixed".
 	e.info.Quantization = e.m.quantization()
+	if e.info.Quantization == "mixed" && e.fileType != "" {
+		e.info.Quantization = e.fileType
+	}
 	e.info.Parameters = e.m.parameters()
 	e.info.VocabSize = e.m.cfg.vocab
 	e.sem = make(chan struct{}, opts.Slots)

@@ -266,6 +266,7 @@ func TestInfo(t *testing.T) {
 		{"stories260K.bin", llama.Options{}, engine.Info{Model: "stories260K", Architecture: "llama", ContextLength: 512, Quantization: "F32", VocabSize: 512}},
 		{"stories260K.gguf", llama.Options{Name: "tiny", ContextLength: 512}, engine.Info{Model: "tiny", Architecture: "llama", ContextLength: 512, Quantization: "F32", VocabSize: 512}},
 		{"quant/synth-llama-q8_0.gguf", llama.Options{}, engine.Info{Architecture: "llama", ContextLength: 256, Quantization: "Q8_0", VocabSize: 512}},
+		{"quant/synth-llama-q4_k_m.gguf", llama.Options{}, engine.Info{Architecture: "llama", ContextLength: 256, Quantization: "Q4_K_M", VocabSize: 512}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {

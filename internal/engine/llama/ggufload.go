@@ -33,6 +33,9 @@ func (e *Engine) loadGGUF(path string, opts Options) error {
 	}
 	e.tok = tok
 	e.m = newModel(cfg, w)
+	if ft, ok := f.Uint("general.file_type"); ok {
+		e.fileType = fileTypeName(ft)
+	}
 	e.template, _ = f.String("tokenizer.chat_template")
 	if eot := chat.Detect(e.template).EndOfTurn(); eot != "" {
 		e.stops = append(e.stops, eot)
@@ -217,4 +220,15 @@ func endIDs(ids ...int) []int {
 		}
 	}
 	return out
+}
+
+// fileTypeName names llama.cpp's general.file_type (llama_ftype), the label
+// a quantized file carries ("Q4_K_M"); "" if unknown.
+func fileTypeName(ft uint64) string {
+	names := map[uint64]string{
+		0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1",
+		10: "Q2_K", 11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M",
+		16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K", 32: "BF16",
+	}
+	return names[ft]
 }
