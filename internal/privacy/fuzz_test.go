@@ -13,6 +13,8 @@ var fuzzSeeds = []string{
 	"John Smith lives at 12 Bond Street", "-----BEGIN PRIVATE KEY-----", "password=", "/home/", "C:\\Users\\",
 	"alice@host:~$", "born on 3 March", "Mr. ", "\xff\xfe", "ünïcödé Zoë@例え.jp", "1.2.3.4.5.6.7.8",
 	"eyJ.eyJ.", "GB82WEST12345698765432", "QQ 12 34 56 C", strings.Repeat("9", 40),
+	"Bekins, Enervee Corporation and Civic Insight, Acme Inc, Foo", "> Alma Jensen\n> Imedicare\n> 91215 Harjukuja 54",
+	"Kónya, Becker and Vasquez were", "Weeks-Rivas is a company", "Mr. Mr. Mr.", "12 Bond Street\n28-64-66-98 office",
 }
 
 // FuzzScan checks the scanner's invariants on any input: no panic, spans

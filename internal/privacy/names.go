@@ -1,6 +1,7 @@
 package privacy
 
 import (
+	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -187,7 +188,7 @@ func (s *Scanner) scanNames(text string, out []span) []span {
 			gap := toks[j].gap
 			prev := toks[j-1]
 			ok := gap == " " || (gap == ". " && utf8.RuneCountInString(prev.w) == 1)
-			if ok && toks[j].cap && !toks[j].num {
+			if ok && (toks[j].cap || (toks[j].upper && orgSuffixes[toks[j].w])) && !toks[j].num {
 				j++
 				continue
 			}
@@ -222,7 +223,7 @@ func (s *Scanner) scanNames(text string, out []span) []span {
 				out = append(out, span{Organization, st, e, 0.85})
 				continue
 			}
-			if !title && (endsWithAny(lowerCtx(st), orgBefore) || hasPrefixAny(after, orgAfter)) && g.personLike(run) < 2 && !allCommon(g, run) {
+			if !title && (endsWithAny(lowerCtx(st), orgBefore) || hasPrefixAny(after, orgAfter) || isAOrg(text[en:])) && g.personLike(run) < 2 && !allCommon(g, run) {
 				out = append(out, span{Organization, st, en, 0.7})
 				continue
 			}
@@ -262,8 +263,10 @@ func (s *Scanner) scanNames(text string, out []span) []span {
 		}
 		if endsWithAny(before, []string{"live in", "lives in", "living in", "moved to", "flew to", "born in", "based in", "located in", "grew up in", "moved here from"}) {
 			out = append(out, span{Location, st, en, 0.55})
-		} else if !run[0].sentStart && endsWithAny(before, []string{" in", " from", " near"}) && allUnknown(g, run) {
+		} else if !run[0].sentStart && endsWithAny(before, []string{" in", " near"}) && allUnknown(g, run) {
 			out = append(out, span{Location, st, en, 0.5})
+		} else if !run[0].sentStart && endsWithAny(before, []string{" from"}) && allUnknown(g, run) {
+			out = append(out, span{Organization, st, en, 0.55}) // unknown name after "from": a company more often than a place
 		}
 	}
 	persons = coordinate(text, g, persons)
@@ -282,7 +285,9 @@ func (s *Scanner) scanNames(text string, out []span) []span {
 			}
 		}
 	}
-	return append(out, persons...)
+	out = append(out, persons...)
+	out = g.companyShapes(text, toks, out)
+	return out
 }
 
 func hasPrefixAny(s string, list []string) bool {
@@ -436,6 +441,9 @@ func allUnknown(g *gazetteer, run []tok) bool {
 // by a comma or "and" is a person too.
 func coordinate(text string, g *gazetteer, persons []span) []span {
 	joined := func(a, b span) bool {
+		if a.end > b.start {
+			return false
+		}
 		gap := text[a.end:b.start]
 		return gap == ", " || gap == " and " || gap == ", and " || gap == " & " || gap == " or "
 	}
@@ -453,4 +461,177 @@ func coordinate(text string, g *gazetteer, persons []span) []span {
 		}
 	}
 	return persons
+}
+
+var orgNouns = []string{"company", "bank", "firm", "agency", "startup", "start-up", "corporation", "manufacturer",
+	"retailer", "non-profit", "nonprofit", "organization", "organisation", "brand", "business", "provider",
+	"consultancy", "publisher", "charity", "insurer", "airline", "platform", "vendor", "supplier", "employer", "501(c)"}
+
+// isAOrg reports text that goes on to describe the preceding name as a
+// kind of organisation: "Persint is a German investment bank".
+func isAOrg(after string) bool {
+	var rest string
+	for _, p := range []string{" is a ", " is an ", " was a ", " was an ", ", a ", ", an ", " is the "} {
+		if strings.HasPrefix(after, p) {
+			rest = after[len(p):]
+			break
+		}
+	}
+	if rest == "" {
+		return false
+	}
+	if k := strings.IndexAny(rest, ".!?\n"); k >= 0 {
+		rest = rest[:k]
+	}
+	if len(rest) > 80 {
+		rest = rest[:80]
+	}
+	return containsAny(strings.ToLower(rest), orgNouns...)
+}
+
+// companyShapes finds organisations by shape and position: a line of a
+// signature or address block between a person's line and an address, law-firm
+// style "Barnett, Melton and Garcia", "Thomas and Sons", "Weeks-Rivas", and
+// names listed with an organisation already found.
+func (g *gazetteer) companyShapes(text string, toks []tok, out []span) []span {
+	covered := func(s, e int) (string, float64) {
+		for _, sp := range out {
+			if sp.start < e && s < sp.end {
+				return sp.typ, sp.score
+			}
+		}
+		return "", 0
+	}
+	// Lines: a line that is one capitalised run, after a person's line and
+	// before an address line.
+	lines := splitLines(text)
+	for k := 1; k+1 < len(lines); k++ {
+		l := lines[k]
+		if l.e-l.s < 2 {
+			continue
+		}
+		prevT, _ := covered(lines[k-1].s, lines[k-1].e)
+		nextT, _ := covered(lines[k+1].s, lines[k+1].e)
+		if prevT != Person || (nextT != StreetAddress && nextT != Person) {
+			continue
+		}
+		if t, sc := covered(l.s, l.e); t == Person && sc >= 0.8 || t == StreetAddress {
+			continue
+		}
+		if capLine(g, text[l.s:l.e]) {
+			out = append(out, span{Organization, l.s, l.e, 0.8})
+		}
+	}
+	for i, t := range toks {
+		if !t.cap {
+			continue
+		}
+		// "Weeks-Rivas": two surnames joined by a hyphen, with no first name before.
+		if parts := strings.Split(t.w, "-"); len(parts) == 2 && (i == 0 || !toks[i-1].cap || toks[i].gap != " ") &&
+			g.last[parts[0]] && g.last[parts[1]] && (i+1 >= len(toks) || !toks[i+1].cap || toks[i+1].gap != " ") {
+			out = append(out, span{Organization, t.s, t.e, 0.65})
+		}
+		// "Thomas and Sons", "Barnett, Melton and Garcia".
+		if i+2 < len(toks) && toks[i+1].w == "and" && toks[i+2].cap && toks[i+1].gap == " " && toks[i+2].gap == " " {
+			last := toks[i+2]
+			if last.w == "Sons" || last.w == "Partners" || last.w == "Associates" || last.w == "Daughters" {
+				out = append(out, span{Organization, t.s, last.e, 0.85})
+			}
+		}
+		if i+4 < len(toks) && toks[i+1].gap == ", " && toks[i+1].cap && toks[i+2].w == "and" && toks[i+3].cap &&
+			toks[i+3].gap == " " && surnameish(g, t.w, toks[i+1].w, toks[i+3].w) {
+			if !(i > 0 && strings.HasSuffix(strings.TrimSpace(toks[i].gap), ":")) {
+				out = append(out, span{Organization, t.s, toks[i+3].e, 0.75})
+			}
+		}
+	}
+	// Names listed with an organisation ("Bekins, Enervee Corporation and
+	// Civic Insight") are organisations when nothing better is known.
+	sort.Slice(out, func(i, j int) bool { return out[i].start < out[j].start })
+	joined := func(a, b span) bool {
+		if a.end > b.start {
+			return false
+		}
+		gap := text[a.end:b.start]
+		return gap == ", " || gap == " and " || gap == ", and " || gap == " & "
+	}
+	for changed := true; changed; {
+		changed = false
+		for k := range out {
+			if out[k].typ == Organization || out[k].score >= 0.6 || out[k].score < 0.1 || (out[k].typ != Person && out[k].typ != Location) {
+				continue
+			}
+			for _, n := range []int{k - 1, k + 1} {
+				if n < 0 || n >= len(out) || out[n].typ != Organization || out[n].score < 0.6 {
+					continue
+				}
+				if (n < k && joined(out[n], out[k])) || (n > k && joined(out[k], out[n])) {
+					out[k].typ, out[k].score = Organization, 0.65
+					changed = true
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
+type lineSpan struct{ s, e int }
+
+func splitLines(text string) []lineSpan {
+	var out []lineSpan
+	s := 0
+	for i := 0; i <= len(text); i++ {
+		if i == len(text) || text[i] == '\n' {
+			// Trim quote marks and blanks that open lines in mail quotes ("> ").
+			a, b := s, i
+			for a < b && strings.IndexByte("> ?*-\t", text[a]) >= 0 {
+				a++
+			}
+			for b > a && (text[b-1] == ' ' || text[b-1] == '\r') {
+				b--
+			}
+			if b > a {
+				out = append(out, lineSpan{a, b})
+			}
+			s = i + 1
+		}
+	}
+	return out
+}
+
+// capLine reports a short line whose words are all capitalised and not all
+// ordinary words: a name of something.
+func capLine(g *gazetteer, line string) bool {
+	words := strings.Fields(line)
+	if len(words) == 0 || len(words) > 5 {
+		return false
+	}
+	ordinary := 0
+	for _, w := range words {
+		r, _ := utf8.DecodeRuneInString(w)
+		if !unicode.IsUpper(r) && w != "and" && w != "&" && w != "of" {
+			return false
+		}
+		if g.common[strings.ToLower(w)] || g.capwords[w] {
+			ordinary++
+		}
+	}
+	return ordinary < len(words)
+}
+
+// surnameish reports words that are all surnames or unknown capitalised
+// words, at least two of them known surnames.
+func surnameish(g *gazetteer, words ...string) bool {
+	known := 0
+	for _, w := range words {
+		switch e := g.evidence(w); {
+		case (g.last[w] || g.first[w]) && e > 0:
+			known++
+		case e == 0.3:
+		default:
+			return false
+		}
+	}
+	return known >= 2
 }

@@ -82,6 +82,10 @@ func TestRecognizers(t *testing.T) {
 		{"no person in prose", "What are my options for the new account?", privacy.Person, ""},
 		{"org suffix", "I work at Acme Widgets Inc. since May", privacy.Organization, "Acme Widgets Inc"},
 		{"org context", "I work for Socrata", privacy.Organization, "Socrata"},
+		{"org is a company", "Persint is a German investment bank and financial services company", privacy.Organization, "Persint"},
+		{"org law firm", "We hired Barnett, Melton and Garcia last year", privacy.Organization, "Barnett, Melton and Garcia"},
+		{"org and sons", "Thomas and Sons is hiring", privacy.Organization, "Thomas and Sons"},
+		{"org in signature", "Alma Jensen\nImedicare\n91215 Harjukuja 54\nSEINÄJOKI", privacy.Organization, "Imedicare"},
 		{"street us", "I live at 1600 Pennsylvania Avenue, Washington", privacy.StreetAddress, "1600 Pennsylvania Avenue, Washington"},
 		{"street europe", "The bus station is on Villacher Strasse 89", privacy.StreetAddress, "Villacher Strasse 89"},
 		{"street compound", "Wohnt in der Hauptstraße 5", privacy.StreetAddress, "Hauptstraße 5"},
@@ -212,4 +216,23 @@ func TestEnormousInput(t *testing.T) {
 	_ = s.Scan(digits)
 	_ = s.Scan(strings.Repeat("@", 1<<20))
 	_ = s.Scan(strings.Repeat("A", 1<<20))
+}
+
+func TestListsShareAType(t *testing.T) {
+	s := newScanner(t, privacy.Config{})
+	cases := []struct {
+		text, typ string
+		want      []string
+	}{
+		{"Our three founders: Kónya, Becker and Vasquez.", privacy.Person, []string{"Kónya", "Becker", "Vasquez"}},
+		{"Big clients: Bekins, Enervee Corporation and Civic Insight.", privacy.Organization, []string{"Bekins", "Enervee Corporation"}},
+	}
+	for _, c := range cases {
+		t.Run(c.typ, func(t *testing.T) {
+			got := strings.Join(found(s.Scan(c.text), c.typ), "|")
+			if want := strings.Join(c.want, "|"); got != want {
+				t.Fatalf("Scan(%q) %s = %q, want %q", c.text, c.typ, got, want)
+			}
+		})
+	}
 }
