@@ -2,18 +2,20 @@ package llama
 
 import (
 	"math"
+	"sync"
 
 	"github.com/peerllm/peerllm/internal/engine/gguf"
 )
 
 // state is the scratch memory and KV cache of one generation slot.
 type state struct {
-	x, xb, xb2 []float32 // dim
-	hb, hb2    []float32 // hidden
-	q, k, v    []float32 // dim, kvDim, kvDim
-	att        []float32 // ctx
-	logits     []float32 // vocab
-	cos, sin   []float32 // ropeDim/2
+	x, xb, xb2 []float32   // dim
+	hb, hb2    []float32   // hidden
+	q, k, v    []float32   // dim, kvDim, kvDim
+	atts       [][]float32 // per attention goroutine, ctx scores each
+	parMin     int         // positions×dim from which heads run in parallel
+	logits     []float32   // vocab
+	cos, sin   []float32   // ropeDim/2
 	// keys and vals hold, per layer, positions × kvDim floats; they grow in
 	// chunks up to the context length so a small request stays small.
 	keys, vals [][]float32
@@ -29,10 +31,18 @@ func newState(c config, ctx, threads int) *state {
 		x: make([]float32, c.dim), xb: make([]float32, c.dim), xb2: make([]float32, c.dim),
 		hb: make([]float32, c.hidden), hb2: make([]float32, c.hidden),
 		q: make([]float32, c.dim), k: make([]float32, c.kvDim()), v: make([]float32, c.kvDim()),
-		att: make([]float32, ctx), logits: make([]float32, c.vocab),
-		cos: make([]float32, c.ropeDim/2), sin: make([]float32, c.ropeDim/2),
+		logits: make([]float32, c.vocab),
+		cos:    make([]float32, c.ropeDim/2), sin: make([]float32, c.ropeDim/2),
 		keys: make([][]float32, c.layers), vals: make([][]float32, c.layers),
 		maxPos: ctx,
+	}
+	s.parMin = parallelAttention
+	n := 1
+	if threads > 1 && ctx*c.dim >= parallelAttention {
+		n = min(threads, c.heads)
+	}
+	for range n {
+		s.atts = append(s.atts, make([]float32, ctx))
 	}
 	return s
 }
@@ -54,6 +64,11 @@ func (s *state) reserve(c config, n int) {
 	}
 	s.capPos = newCap
 }
+
+// parallelAttention is the positions×dim above which a token's attention
+// heads are split across goroutines (below it, starting them costs more
+// than the arithmetic).
+const parallelAttention = 1 << 18
 
 // rmsnorm writes weight * (x / rms(x)) to o, in llama2.c's float order.
 func rmsnorm(o, x, weight []float32, eps float32) {
@@ -139,10 +154,28 @@ func (m *model) forward(s *state, token, pos int, wantLogits bool) error {
 		m.rope(s, kc, c.kvHeads)
 
 		keys, vals := s.keys[l][:(pos+1)*kvDim], s.vals[l][:(pos+1)*kvDim]
-		for h := 0; h < c.heads; h++ {
-			att := s.att[:pos+1]
-			off := (h / group) * hd
-			attention(s.q[h*hd:(h+1)*hd], keys[off:], vals[off:], kvDim, att, s.xb[h*hd:(h+1)*hd], scale)
+		heads := func(from, to int, att []float32) {
+			for h := from; h < to; h++ {
+				off := (h / group) * hd
+				attention(s.q[h*hd:(h+1)*hd], keys[off:], vals[off:], kvDim, att[:pos+1], s.xb[h*hd:(h+1)*hd], scale)
+			}
+		}
+		if n := len(s.atts); n > 1 && (pos+1)*c.dim >= s.parMin {
+			// Long contexts: heads in parallel, each group with its own
+			// score buffer. Per-head arithmetic is unchanged, so results
+			// are identical to the serial loop.
+			var wg sync.WaitGroup
+			for g := 1; g < n; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					heads(c.heads*g/n, c.heads*(g+1)/n, s.atts[g])
+				}()
+			}
+			heads(0, c.heads/n, s.atts[0])
+			wg.Wait()
+		} else {
+			heads(0, c.heads, s.atts[0])
 		}
 		s.matvec(ly.wo, s.xb, s.xb2)
 		for i := range s.x {
