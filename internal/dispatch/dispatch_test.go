@@ -1,0 +1,433 @@
+package dispatch_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/peerllm/peerllm/internal/dispatch"
+	"github.com/peerllm/peerllm/internal/engine"
+	"github.com/peerllm/peerllm/internal/engine/benchengine"
+)
+
+const model = "bench"
+
+func bench(opts benchengine.Options) map[string]engine.Engine {
+	opts.Model = model
+	return map[string]engine.Engine{model: benchengine.New(opts)}
+}
+
+// reference is the text an uninterrupted run of the same request produces on
+// one engine, called directly.
+func reference(t testing.TB, req engine.Request, opts benchengine.Options) string {
+	t.Helper()
+	opts.Model = model
+	var b strings.Builder
+	_, err := benchengine.New(opts).Generate(context.Background(), req, func(tok engine.Token) error {
+		b.WriteString(tok.Text)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+type result struct {
+	text   string
+	tokens int
+	out    dispatch.Outcome
+	err    error
+}
+
+// run calls Generate and checks every delta is valid UTF-8 and non-empty;
+// onDelta, when set, is called after each delta with the tokens so far.
+func run(t testing.TB, ctx context.Context, d *dispatch.Dispatcher, req dispatch.Request, onDelta func(tokens int)) result {
+	t.Helper()
+	var r result
+	var b strings.Builder
+	t0 := time.Now()
+	defer func() { t.Logf("Generate took %v: %+v err %v", time.Since(t0), r.out, r.err) }()
+	r.out, r.err = d.Generate(ctx, req, func(dl dispatch.Delta) error {
+		if !utf8.ValidString(dl.Text) || dl.Tokens < 1 {
+			t.Errorf("bad delta %q (%d tokens)", dl.Text, dl.Tokens)
+		}
+		b.WriteString(dl.Text)
+		r.tokens += dl.Tokens
+		if onDelta != nil {
+			onDelta(r.tokens)
+		}
+		return nil
+	})
+	r.text = b.String()
+	return r
+}
+
+func greedy(prompt string, maxTokens int) engine.Request {
+	return engine.Request{Prompt: prompt, MaxTokens: maxTokens}
+}
+
+func TestGenerateMatchesUninterruptedRun(t *testing.T) {
+	c := newCluster(t, testConfig())
+	opts := benchengine.Options{Multibyte: true}
+	for i, owner := range []string{"alice", "bob", "carol"} {
+		c.addHost("h"+string(rune('a'+i)), owner, bench(opts))
+	}
+	tests := []struct {
+		name string
+		mode string
+		req  engine.Request
+	}{
+		{"parallel", dispatch.ModeParallel, greedy("Once upon a time", 100)},
+		{"hedged", dispatch.ModeHedged, greedy("Once upon a time", 100)},
+		{"off", dispatch.ModeOff, greedy("Once upon a time", 100)},
+		{"one segment", dispatch.ModeParallel, greedy("short", 3)},
+		{"sampled with a seed", dispatch.ModeParallel, engine.Request{Prompt: "x", MaxTokens: 60,
+			Sampling: engine.Sampling{Temperature: 0.8, Seed: 42}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := run(t, context.Background(), c.d, dispatch.Request{ID: tt.name, Model: model, Engine: tt.req, Mode: tt.mode}, nil)
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			if want := reference(t, tt.req, opts); r.text != want {
+				t.Fatalf("text differs from an uninterrupted run\n got %q\nwant %q", r.text, want)
+			}
+			if r.out.FinishReason != "length" || r.out.CompletionTokens != tt.req.MaxTokens || r.tokens != tt.req.MaxTokens {
+				t.Fatalf("outcome %+v, %d tokens in deltas; want length after %d", r.out, r.tokens, tt.req.MaxTokens)
+			}
+			if r.out.Failovers != 0 || r.out.PromptTokens == 0 || r.out.TTFT <= 0 {
+				t.Fatalf("outcome %+v", r.out)
+			}
+			sum := 0
+			for _, n := range r.out.HostTokens {
+				sum += n
+			}
+			if sum < tt.req.MaxTokens {
+				t.Fatalf("host tokens %v sum to %d < %d delivered", r.out.HostTokens, sum, tt.req.MaxTokens)
+			}
+		})
+	}
+}
+
+func TestStopAtEndOfSequence(t *testing.T) {
+	c := newCluster(t, testConfig())
+	opts := benchengine.Options{EOSAt: 37}
+	c.addHost("a", "alice", bench(opts))
+	c.addHost("b", "bob", bench(opts))
+	req := greedy("tell me", 0)
+	r := run(t, context.Background(), c.d, dispatch.Request{Model: model, Engine: req}, nil)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if want := reference(t, req, opts); r.text != want || r.out.FinishReason != "stop" || r.out.CompletionTokens != 37 {
+		t.Fatalf("got %q (%+v), want %q stopping after 37 tokens", r.text, r.out, want)
+	}
+}
+
+// busiest is the host agent streaming the most: in flight, most tokens.
+func busiest(c *cluster, alive []*testHost) *testHost {
+	var best *testHost
+	var bestTokens uint64
+	for _, h := range alive {
+		s := h.agent.Stats()
+		if s.InFlight > 0 && (best == nil || s.Tokens > bestTokens) {
+			best, bestTokens = h, s.Tokens
+		}
+	}
+	return best
+}
+
+// TestFailoverWhenHostsDie cuts the streaming host off the network mid-answer
+// (once, then a second one) and checks the consumer's text is exactly the
+// uninterrupted greedy text: no duplicated, no missing token.
+func TestFailoverWhenHostsDie(t *testing.T) {
+	opts := benchengine.Options{Delay: 2 * time.Millisecond, Multibyte: true}
+	tests := []struct {
+		name   string
+		mode   string
+		killAt []int // consumer token counts at which to cut the busiest host
+	}{
+		{"off, one death", dispatch.ModeOff, []int{20}},
+		{"parallel, one death", dispatch.ModeParallel, []int{20}},
+		{"hedged, one death", dispatch.ModeHedged, []int{20}},
+		{"parallel, two of three die", dispatch.ModeParallel, []int{15, 50}},
+		{"off, two of three die", dispatch.ModeOff, []int{15, 50}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := newCluster(t, testConfig())
+			alive := []*testHost{
+				c.addHost("a", "alice", bench(opts)),
+				c.addHost("b", "bob", bench(opts)),
+				c.addHost("c", "carol", bench(opts)),
+			}
+			req := greedy("The failing host", 90)
+			kills := tt.killAt
+			var killed []string
+			r := run(t, context.Background(), c.d, dispatch.Request{ID: "kill", Model: model, Engine: req, Mode: tt.mode}, func(n int) {
+				if len(kills) == 0 || n < kills[0] {
+					return
+				}
+				kills = kills[1:]
+				h := busiest(c, alive)
+				if h == nil {
+					t.Errorf("no host streaming at token %d", n)
+					return
+				}
+				h.proxy.Cut()
+				killed = append(killed, h.id)
+				for i, x := range alive {
+					if x == h {
+						alive = append(alive[:i], alive[i+1:]...)
+						break
+					}
+				}
+			})
+			if r.err != nil {
+				t.Fatalf("Generate: %v (killed %v)", r.err, killed)
+			}
+			if want := reference(t, req, opts); r.text != want {
+				t.Fatalf("text differs from an uninterrupted run after killing %v\n got %q\nwant %q", killed, r.text, want)
+			}
+			if r.tokens != req.MaxTokens || r.out.CompletionTokens != req.MaxTokens {
+				t.Fatalf("%d tokens delivered, outcome %+v; want %d", r.tokens, r.out, req.MaxTokens)
+			}
+			if len(killed) != len(tt.killAt) {
+				t.Fatalf("killed %v, want %d hosts", killed, len(tt.killAt))
+			}
+			if tt.mode == dispatch.ModeOff && r.out.Failovers < len(killed) {
+				t.Fatalf("failovers = %d, want >= %d", r.out.Failovers, len(killed))
+			}
+		})
+	}
+}
+
+// stallOnce returns an engine hook that blocks the first generation to reach
+// index at until its task is cancelled (a stalled host: alive, heartbeating,
+// producing nothing). release unblocks it at cleanup.
+func stallOnce(at int, release <-chan struct{}) (func(context.Context, int) error, *atomic.Bool) {
+	var fired atomic.Bool
+	return func(ctx context.Context, i int) error {
+		if i == at && fired.CompareAndSwap(false, true) {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-release:
+				return errors.New("released")
+			}
+		}
+		return nil
+	}, &fired
+}
+
+func TestFailoverWhenHostStalls(t *testing.T) {
+	for _, mode := range []string{dispatch.ModeOff, dispatch.ModeParallel, dispatch.ModeHedged} {
+		t.Run(mode, func(t *testing.T) {
+			c := newCluster(t, testConfig())
+			release := make(chan struct{})
+			t.Cleanup(func() { close(release) })
+			hook, fired := stallOnce(25, release)
+			// A stalling engine: the real bench engine with a hook that blocks.
+			opts := benchengine.Options{BeforeToken: hook}
+			c.addHost("a", "alice", bench(opts))
+			c.addHost("b", "bob", bench(opts))
+			req := greedy("stall here", 60)
+			r := run(t, context.Background(), c.d, dispatch.Request{Model: model, Engine: req, Mode: mode}, nil)
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			if !fired.Load() {
+				t.Fatal("no host stalled")
+			}
+			if want := reference(t, req, benchengine.Options{}); r.text != want {
+				t.Fatalf("text differs from an uninterrupted run\n got %q\nwant %q", r.text, want)
+			}
+			if mode == dispatch.ModeOff && r.out.Failovers < 1 {
+				t.Fatalf("failovers = %d, want at least 1", r.out.Failovers)
+			}
+		})
+	}
+}
+
+func TestConsumerCancelStopsHostTasks(t *testing.T) {
+	c := newCluster(t, testConfig())
+	opts := benchengine.Options{Delay: 2 * time.Millisecond}
+	hosts := []*testHost{c.addHost("a", "alice", bench(opts)), c.addHost("b", "bob", bench(opts))}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := run(t, ctx, c.d, dispatch.Request{Model: model, Engine: greedy("long", 3000), Mode: dispatch.ModeParallel}, func(n int) {
+		if n == 10 {
+			cancel()
+		}
+	})
+	if !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("Generate = %v, want context.Canceled", r.err)
+	}
+	waitFor(t, "both host tasks cancelled", func() bool {
+		var inflight int
+		var cancelled uint64
+		for _, h := range hosts {
+			s := h.agent.Stats()
+			inflight += s.InFlight
+			cancelled += s.Cancelled
+		}
+		return inflight == 0 && cancelled == 2
+	})
+}
+
+func TestNoHost(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, testConfig())
+	req := dispatch.Request{Model: model, Engine: greedy("x", 5)}
+	if r := run(t, context.Background(), c.d, req, nil); !errors.Is(r.err, dispatch.ErrModelNotFound) {
+		t.Fatalf("no host ever: %v, want ErrModelNotFound", r.err)
+	}
+	h := c.addHost("a", "alice", bench(benchengine.Options{}))
+	if r := run(t, context.Background(), c.d, dispatch.Request{Model: "other", Engine: greedy("x", 5)}, nil); !errors.Is(r.err, dispatch.ErrModelNotFound) {
+		t.Fatalf("unknown model: %v, want ErrModelNotFound", r.err)
+	}
+	if r := run(t, context.Background(), c.d, dispatch.Request{Model: model, Engine: greedy("x", 1 << 20)}, nil); !errors.Is(r.err, dispatch.ErrContextLength) {
+		t.Fatalf("huge max tokens: %v, want ErrContextLength", r.err)
+	}
+	h.proxy.Cut()
+	waitFor(t, "host dead", func() bool { return len(c.d.Models()) == 0 })
+	if r := run(t, context.Background(), c.d, req, nil); !errors.Is(r.err, dispatch.ErrNoHost) {
+		t.Fatalf("all hosts dead: %v, want ErrNoHost", r.err)
+	}
+}
+
+func TestSuspendedHostGetsNoWork(t *testing.T) {
+	c := newCluster(t, testConfig())
+	opts := benchengine.Options{Delay: time.Millisecond}
+	bad := c.addHost("bad", "mallory", bench(opts))
+	c.addHost("good1", "alice", bench(opts))
+	c.addHost("good2", "bob", bench(opts))
+	ctx := context.Background()
+	for _, reason := range []string{"safety:violence", "safety:hate"} {
+		if _, err := c.reg.Strike(ctx, bad.id, reason); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := c.d.Models(); len(m) != 1 || m[0].Hosts != 2 {
+		t.Fatalf("Models = %+v, want bench on 2 hosts", m)
+	}
+	for i := 0; i < 6; i++ {
+		r := run(t, ctx, c.d, dispatch.Request{Model: model, Engine: greedy("p"+string(rune('a'+i)), 20)}, nil)
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if n := r.out.HostTokens[bad.id]; n != 0 {
+			t.Fatalf("suspended host generated %d tokens", n)
+		}
+	}
+	if s := bad.agent.Stats(); s.Done+s.Cancelled+s.Failed != 0 {
+		t.Fatalf("suspended host ran tasks: %+v", s)
+	}
+}
+
+func TestBackupFromAnotherOwner(t *testing.T) {
+	c := newCluster(t, testConfig())
+	opts := benchengine.Options{Delay: time.Millisecond}
+	owner := map[string]string{}
+	for _, h := range []*testHost{
+		c.addHost("a1", "alice", bench(opts)),
+		c.addHost("a2", "alice", bench(opts)),
+		c.addHost("b1", "bob", bench(opts)),
+	} {
+		owner[h.id] = h.owner
+	}
+	for i := 0; i < 6; i++ {
+		r := run(t, context.Background(), c.d, dispatch.Request{Model: model, Engine: greedy("q"+string(rune('a'+i)), 24), Mode: dispatch.ModeParallel}, nil)
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		owners := map[string]bool{}
+		for id := range r.out.HostTokens {
+			owners[owner[id]] = true
+		}
+		if !owners["alice"] || !owners["bob"] {
+			t.Fatalf("request %d ran on %v: main and backup must have different owners", i, r.out.HostTokens)
+		}
+	}
+}
+
+// liar is a host that fakes work: a real bench engine whose token ids are
+// altered from index 10 on (a labelled double of a dishonest host).
+type liar struct{ engine.Engine }
+
+func (l liar) Generate(ctx context.Context, req engine.Request, emit func(engine.Token) error) (engine.Result, error) {
+	return l.Engine.Generate(ctx, req, func(tok engine.Token) error {
+		if tok.Index >= 10 {
+			tok.ID += 1
+		}
+		return emit(tok)
+	})
+}
+
+func TestDivergenceIsCounted(t *testing.T) {
+	c := newCluster(t, testConfig())
+	opts := benchengine.Options{Delay: time.Millisecond, Model: model}
+	honest := c.addHost("honest", "alice", bench(opts))
+	fake := c.addHost("fake", "mallory", map[string]engine.Engine{model: liar{benchengine.New(opts)}})
+	r := run(t, context.Background(), c.d, dispatch.Request{Model: model, Engine: greedy("verify", 40), Mode: dispatch.ModeParallel}, nil)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	ctx := context.Background()
+	waitFor(t, "divergences persisted for both hosts", func() bool {
+		a, _ := c.reg.Host(ctx, honest.id)
+		b, _ := c.reg.Host(ctx, fake.id)
+		return a.Figures.Divergences > 0 && b.Figures.Divergences > 0
+	})
+	if st, _ := c.reg.Strikes(ctx, fake.id); len(st) != 0 {
+		t.Fatalf("a divergence must not strike: %+v", st)
+	}
+}
+
+func TestFiguresPersisted(t *testing.T) {
+	c := newCluster(t, testConfig())
+	h := c.addHost("a", "alice", bench(benchengine.Options{Delay: time.Millisecond}))
+	for i := 0; i < 3; i++ {
+		if r := run(t, context.Background(), c.d, dispatch.Request{Model: model, Engine: greedy("m", 30)}, nil); r.err != nil {
+			t.Fatal(r.err)
+		}
+	}
+	waitFor(t, "figures persisted", func() bool {
+		got, _ := c.reg.Host(context.Background(), h.id)
+		f := got.Figures
+		return f.Successes >= 3 && f.Tokens >= 90 && f.TTFT > 0 && f.MsPerToken > 0
+	})
+}
+
+func TestConcurrentRequests(t *testing.T) {
+	c := newCluster(t, testConfig())
+	opts := benchengine.Options{}
+	for i, owner := range []string{"alice", "bob", "carol"} {
+		c.addHost("h"+string(rune('a'+i)), owner, bench(opts))
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 12; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := greedy("concurrent "+string(rune('a'+i)), 40)
+			r := run(t, context.Background(), c.d, dispatch.Request{Model: model, Engine: req}, nil)
+			if r.err != nil {
+				t.Error(r.err)
+				return
+			}
+			if want := reference(t, req, opts); r.text != want {
+				t.Errorf("request %d: text differs", i)
+			}
+		}()
+	}
+	wg.Wait()
+}
