@@ -294,7 +294,7 @@ func TestNoHost(t *testing.T) {
 	if r := run(t, context.Background(), c.d, dispatch.Request{Model: "other", Engine: greedy("x", 5)}, nil); !errors.Is(r.err, dispatch.ErrModelNotFound) {
 		t.Fatalf("unknown model: %v, want ErrModelNotFound", r.err)
 	}
-	if r := run(t, context.Background(), c.d, dispatch.Request{Model: model, Engine: greedy("x", 1 << 20)}, nil); !errors.Is(r.err, dispatch.ErrContextLength) {
+	if r := run(t, context.Background(), c.d, dispatch.Request{Model: model, Engine: greedy("x", 1<<20)}, nil); !errors.Is(r.err, dispatch.ErrContextLength) {
 		t.Fatalf("huge max tokens: %v, want ErrContextLength", r.err)
 	}
 	h.proxy.Cut()
