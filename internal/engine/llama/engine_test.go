@@ -48,56 +48,59 @@ func text(toks []engine.Token) string {
 // produce exactly the 100 tokens of one uninterrupted run, greedy and
 // sampled, on a fresh engine (no cache) and on the same one (cache).
 func TestContinuation(t *testing.T) {
-	for kind, path := range modelFiles(t) {
-		samplings := map[string]engine.Sampling{
-			"greedy":  {},
-			"sampled": {Temperature: 0.9, TopP: 0.95, Seed: 7},
-			"top-k":   {Temperature: 1.2, TopK: 20, MinP: 0.01, RepeatPenalty: 1.1, Seed: 99},
-		}
-		for name, s := range samplings {
-			t.Run(kind+"/"+name, func(t *testing.T) {
-				t.Parallel()
-				whole := load(t, path, llama.Options{Threads: 1})
-				all, res := collect(t, whole, engine.Request{Prompt: "Lily and Tom", MaxTokens: 100, Sampling: s})
-				if len(all) != 100 || res.FinishReason != "length" {
-					t.Fatalf("%d tokens, finish %q", len(all), res.FinishReason)
+	files := modelFiles(t)
+	cases := []struct {
+		kind, name string
+		s          engine.Sampling
+	}{
+		{"bin", "greedy", engine.Sampling{}},
+		{"gguf", "sampled", engine.Sampling{Temperature: 0.9, TopP: 0.95, Seed: 7}},
+		{"gguf", "top-k", engine.Sampling{Temperature: 1.2, TopK: 20, MinP: 0.01, RepeatPenalty: 1.1, Seed: 99}},
+	}
+	for _, tc := range cases {
+		path, name, s, kind := files[tc.kind], tc.name, tc.s, tc.kind
+		t.Run(kind+"/"+name, func(t *testing.T) {
+			t.Parallel()
+			whole := load(t, path, llama.Options{Threads: 1})
+			all, res := collect(t, whole, engine.Request{Prompt: "Lily and Tom", MaxTokens: 100, Sampling: s})
+			if len(all) != 100 || res.FinishReason != "length" {
+				t.Fatalf("%d tokens, finish %q", len(all), res.FinishReason)
+			}
+			for i, tok := range all {
+				if tok.Index != i {
+					t.Fatalf("token %d has index %d", i, tok.Index)
 				}
-				for i, tok := range all {
-					if tok.Index != i {
-						t.Fatalf("token %d has index %d", i, tok.Index)
-					}
+			}
+			// A host that never saw the first part computes it all.
+			fresh := load(t, path, llama.Options{Threads: 1})
+			rest, res := collect(t, fresh, engine.Request{Prompt: "Lily and Tom", Continue: ids(all[:40]), MaxTokens: 60, Sampling: s})
+			if !slices.Equal(ids(rest), ids(all[40:])) || res.Usage.CachedTokens != 0 {
+				t.Fatalf("continuation on a fresh engine differs (cached %d)", res.Usage.CachedTokens)
+			}
+			for _, reuse := range []bool{false, true} {
+				e := whole
+				if !reuse {
+					e = load(t, path, llama.Options{Threads: 1})
 				}
-				// A host that never saw the first part computes it all.
-				fresh := load(t, path, llama.Options{Threads: 1})
-				rest, res := collect(t, fresh, engine.Request{Prompt: "Lily and Tom", Continue: ids(all[:40]), MaxTokens: 60, Sampling: s})
-				if !slices.Equal(ids(rest), ids(all[40:])) || res.Usage.CachedTokens != 0 {
-					t.Fatalf("continuation on a fresh engine differs (cached %d)", res.Usage.CachedTokens)
+				first, _ := collect(t, e, engine.Request{Prompt: "Lily and Tom", MaxTokens: 40, Sampling: s})
+				rest, res := collect(t, e, engine.Request{Prompt: "Lily and Tom", Continue: ids(first), MaxTokens: 60, Sampling: s})
+				got := append(ids(first), ids(rest)...)
+				if !slices.Equal(got, ids(all)) {
+					t.Fatalf("reuse=%v: 40+60 differs from 100 at %d", reuse, firstDiff(got, ids(all)))
 				}
-				for _, reuse := range []bool{false, true} {
-					e := whole
-					if !reuse {
-						e = load(t, path, llama.Options{Threads: 1})
-					}
-					first, _ := collect(t, e, engine.Request{Prompt: "Lily and Tom", MaxTokens: 40, Sampling: s})
-					rest, res := collect(t, e, engine.Request{Prompt: "Lily and Tom", Continue: ids(first), MaxTokens: 60, Sampling: s})
-					got := append(ids(first), ids(rest)...)
-					if !slices.Equal(got, ids(all)) {
-						t.Fatalf("reuse=%v: 40+60 differs from 100 at %d", reuse, firstDiff(got, ids(all)))
-					}
-					if rest[0].Index != 40 {
-						t.Errorf("first continued token has index %d, want 40", rest[0].Index)
-					}
-					if text(first)+text(rest) != text(all) {
-						t.Errorf("texts differ")
-					}
-					// The continuation re-sends prompt + 40 tokens; all but the
-					// last are in the slot's cache.
-					if want := len(e.Encode("Lily and Tom", true)) + 40 - 1; res.Usage.CachedTokens != want {
-						t.Errorf("cached %d tokens, want %d", res.Usage.CachedTokens, want)
-					}
+				if rest[0].Index != 40 {
+					t.Errorf("first continued token has index %d, want 40", rest[0].Index)
 				}
-			})
-		}
+				if text(first)+text(rest) != text(all) {
+					t.Errorf("texts differ")
+				}
+				// The continuation re-sends prompt + 40 tokens; all but the
+				// last are in the slot's cache.
+				if want := len(e.Encode("Lily and Tom", true)) + 40 - 1; res.Usage.CachedTokens != want {
+					t.Errorf("cached %d tokens, want %d", res.Usage.CachedTokens, want)
+				}
+			}
+		})
 	}
 }
 
