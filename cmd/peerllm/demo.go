@@ -37,6 +37,7 @@ func runDemo(ctx context.Context, args []string) error {
 	modelsDir := fs.String("models-dir", "", "directory holding the model files (default $PEERLLM_MODELS, then the model cache)")
 	model := fs.String("model", "stories260K", "model every host serves")
 	engineName := fs.String("engine", "builtin", "host engine: builtin or bench")
+	capacity := fs.Int("capacity", 2, "tasks each host runs at once")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -108,7 +109,8 @@ func runDemo(ctx context.Context, args []string) error {
 		if err := os.WriteFile(creds, out.Credentials, 0o600); err != nil {
 			return err
 		}
-		hargs := []string{"host", "--credentials", creds, "--model", *model, "--engine", *engineName, "--region", region}
+		hargs := []string{"host", "--credentials", creds, "--model", *model, "--engine", *engineName, "--region", region,
+			"--capacity", strconv.Itoa(*capacity)}
 		if *modelsDir != "" {
 			hargs = append(hargs, "--models-dir", *modelsDir)
 		}
