@@ -102,6 +102,35 @@ type Agent struct {
 	rateMu     sync.Mutex
 	rateTokens uint64
 	rateAt     time.Time
+
+	conn epoch
+}
+
+// epoch is the lifetime of one connection to the server: its context ends
+// when the connection drops, so that a request made on it stops waiting.
+type epoch struct {
+	mu     sync.Mutex
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// current returns the context of the current connection.
+func (e *epoch) current() context.Context {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ctx == nil || e.ctx.Err() != nil {
+		e.ctx, e.cancel = context.WithCancel(context.Background())
+	}
+	return e.ctx
+}
+
+// end marks the current connection as gone.
+func (e *epoch) end() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cancel != nil {
+		e.cancel()
+	}
 }
 
 // Kinder is implemented by engines that name their kind for Hello
@@ -220,6 +249,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			a.connected.Store(false)
+			a.conn.end() // a Hello in flight will get no answer: stop waiting
 			if err != nil {
 				a.log.Warn("disconnected from orchestrator", "err", err)
 			}
@@ -363,6 +393,8 @@ func (a *Agent) hello(ctx context.Context, nc *nats.Conn) (fabric.HelloAck, erro
 	}
 	rctx, cancel := context.WithTimeout(ctx, helloTimeout)
 	defer cancel()
+	stop := context.AfterFunc(a.conn.current(), cancel)
+	defer stop()
 	msg, err := nc.RequestWithContext(rctx, fabric.HelloSubject(a.cfg.HostID), b)
 	if err != nil {
 		return fabric.HelloAck{}, fmt.Errorf("hello: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"strconv"
 	"strings"
@@ -24,7 +25,7 @@ import (
 const waitFor = 20 * time.Second
 
 // eventually polls cond until it returns nil or the deadline passes.
-func eventually(t *testing.T, what string, cond func() error) {
+func eventually(t testing.TB, what string, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(waitFor)
 	for {
@@ -43,7 +44,7 @@ func eventually(t *testing.T, what string, cond func() error) {
 // embedded NATS server, a privileged connection, a Hello responder and a
 // heartbeat log.
 type orch struct {
-	t       *testing.T
+	t       testing.TB
 	srv     *fabric.Server
 	nc      *nats.Conn
 	secrets map[string]string // host id → secret hash
@@ -52,7 +53,7 @@ type orch struct {
 	hbs     []fabric.Heartbeat
 }
 
-func newOrch(t *testing.T, listen string, hosts map[string]string) *orch {
+func newOrch(t testing.TB, listen string, hosts map[string]string) *orch {
 	t.Helper()
 	o := &orch{t: t, secrets: map[string]string{}, hellos: make(chan fabric.Hello, 16)}
 	for id, s := range hosts {
@@ -115,7 +116,7 @@ func (o *orch) lastHeartbeat() (fabric.Heartbeat, bool) {
 	return o.hbs[len(o.hbs)-1], true
 }
 
-func (o *orch) waitHello(t *testing.T) fabric.Hello {
+func (o *orch) waitHello(t testing.TB) fabric.Hello {
 	t.Helper()
 	select {
 	case h := <-o.hellos:
@@ -133,7 +134,7 @@ type stream struct {
 }
 
 // send publishes task to host and returns its chunk stream.
-func (o *orch) send(t *testing.T, host string, task fabric.Task) *stream {
+func (o *orch) send(t testing.TB, host string, task fabric.Task) *stream {
 	t.Helper()
 	sub, err := o.nc.SubscribeSync(fabric.OutSubject(host, task.ID))
 	if err != nil {
@@ -149,7 +150,7 @@ func (o *orch) send(t *testing.T, host string, task fabric.Task) *stream {
 	return &stream{sub: sub}
 }
 
-func (o *orch) cancel(t *testing.T, host, task string) {
+func (o *orch) cancel(t testing.TB, host, task string) {
 	t.Helper()
 	b, _ := fabric.Encode(fabric.Cancel{TaskID: task})
 	if err := o.nc.Publish(fabric.CancelSubject(host), b); err != nil {
@@ -158,7 +159,7 @@ func (o *orch) cancel(t *testing.T, host, task string) {
 }
 
 // next returns the next chunk, checking its sequence number.
-func (s *stream) next(t *testing.T) fabric.Chunk {
+func (s *stream) next(t testing.TB) fabric.Chunk {
 	t.Helper()
 	seq := s.seq
 	s.seq++
@@ -177,7 +178,7 @@ func (s *stream) next(t *testing.T) fabric.Chunk {
 }
 
 // all reads chunks until the last one; it returns the tokens and the last.
-func (s *stream) all(t *testing.T) ([]fabric.ChunkToken, fabric.Chunk) {
+func (s *stream) all(t testing.TB) ([]fabric.ChunkToken, fabric.Chunk) {
 	t.Helper()
 	var toks []fabric.ChunkToken
 	for {
@@ -196,7 +197,7 @@ type host struct {
 	errc chan error
 }
 
-func startAgent(t *testing.T, cfg agent.Config) *host {
+func startAgent(t testing.TB, cfg agent.Config) *host {
 	t.Helper()
 	a, err := agent.New(cfg)
 	if err != nil {
@@ -217,7 +218,7 @@ func startAgent(t *testing.T, cfg agent.Config) *host {
 }
 
 // wait returns Run's result.
-func (h *host) wait(t *testing.T) error {
+func (h *host) wait(t testing.TB) error {
 	t.Helper()
 	select {
 	case err := <-h.errc:
@@ -254,7 +255,7 @@ func (g *gate) before(ctx context.Context, i int) error {
 	}
 }
 
-func (g *gate) waitReached(t *testing.T) {
+func (g *gate) waitReached(t testing.TB) {
 	t.Helper()
 	select {
 	case <-g.reached:
@@ -264,7 +265,20 @@ func (g *gate) waitReached(t *testing.T) {
 }
 
 func baseConfig(o *orch, id, secret string, engines map[string]engine.Engine) agent.Config {
-	return agent.Config{URL: o.srv.URL(), HostID: id, Secret: secret, Engines: engines, Region: "eu", Tier: "standard"}
+	return agent.Config{URL: o.srv.URL(), HostID: id, Secret: secret, Engines: engines, Region: "eu", Tier: "standard",
+		Log: testLogger(o.t)}
+}
+
+// testLogger sends the agent's log to the test log (shown on failure).
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }
 
 func TestStreamsTokens(t *testing.T) {
@@ -353,7 +367,7 @@ func TestStreamsTokens(t *testing.T) {
 	})
 }
 
-func metricValue(t *testing.T, reg *prometheus.Registry, name, result string) float64 {
+func metricValue(t testing.TB, reg *prometheus.Registry, name, result string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -554,6 +568,12 @@ func TestReconnect(t *testing.T) {
 	port := o.srv.Port()
 	h := startAgent(t, baseConfig(o, "h1", secret, map[string]engine.Engine{"bench": benchengine.New(benchengine.Options{})}))
 	o.waitHello(t)
+	eventually(t, "first hello acknowledged", func() error {
+		if s := h.a.Stats(); s.Hellos != 1 {
+			return fmt.Errorf("stats %+v", s)
+		}
+		return nil
+	})
 
 	o.close()
 	eventually(t, "disconnect noticed", func() error {
@@ -570,8 +590,39 @@ func TestReconnect(t *testing.T) {
 	if !last.Done || len(toks) != 5 {
 		t.Fatalf("after reconnect: %d tokens, %+v", len(toks), last)
 	}
-	if s := h.a.Stats(); s.Hellos != 2 || !s.Connected {
-		t.Fatalf("stats %+v", s)
+	eventually(t, "second hello counted", func() error {
+		if s := h.a.Stats(); s.Hellos != 2 || !s.Connected {
+			return fmt.Errorf("stats %+v", s)
+		}
+		return nil
+	})
+}
+
+// TestBackToBackSegments sends each segment the moment the previous one's
+// final chunk arrives, as the dispatcher does with a healthy main host: a
+// host at capacity 1 must never refuse the next one.
+func TestBackToBackSegments(t *testing.T) {
+	secret := fabric.NewSecret()
+	o := newOrch(t, "127.0.0.1:0", map[string]string{"h1": secret})
+	eng := benchengine.New(benchengine.Options{})
+	startAgent(t, baseConfig(o, "h1", secret, map[string]engine.Engine{"bench": eng}))
+	o.waitHello(t)
+	req := engine.Request{Prompt: "segments", MaxTokens: 4}
+	var ids []int
+	for i := range 100 {
+		toks, last := o.send(t, "h1", fabric.Task{ID: "seg" + strconv.Itoa(i), Model: "bench", Request: req}).all(t)
+		if !last.Done {
+			t.Fatalf("segment %d: %+v", i, last)
+		}
+		for _, tok := range toks {
+			ids = append(ids, tok.ID)
+		}
+		req.Continue = ids
+	}
+	for i, id := range ids {
+		if want := eng.Token(req, i).ID; id != want {
+			t.Fatalf("token %d across segments: %d, want %d", i, id, want)
+		}
 	}
 }
 

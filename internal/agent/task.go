@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -83,16 +84,20 @@ func (a *Agent) onTask(base context.Context, nc *nats.Conn, m *nats.Msg) {
 	a.tasks.Add(1)
 	a.mu.Unlock()
 	a.m.inFlight.Inc()
-	go func() {
-		defer a.tasks.Done()
-		defer a.m.inFlight.Dec()
-		defer func() {
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
 			a.mu.Lock()
 			delete(a.running, task.ID)
 			a.mu.Unlock()
+			a.m.inFlight.Dec()
 			stop()
-		}()
-		a.runTask(ctx, nc, task, eng)
+		})
+	}
+	go func() {
+		defer a.tasks.Done()
+		defer release()
+		a.runTask(ctx, nc, task, eng, release)
 	}()
 }
 
@@ -111,7 +116,10 @@ func (a *Agent) refuse(nc *nats.Conn, taskID, code, msg string) {
 }
 
 // runTask generates one task, publishing a chunk per token and a final one.
-func (a *Agent) runTask(ctx context.Context, nc *nats.Conn, task fabric.Task, eng engine.Engine) {
+// It calls release (which frees the task's capacity slot) before the final
+// chunk goes out, so an orchestrator that sends the next segment as soon as
+// it sees Done never finds the host still full.
+func (a *Agent) runTask(ctx context.Context, nc *nats.Conn, task fabric.Task, eng engine.Engine, release func()) {
 	subject := fabric.OutSubject(a.cfg.HostID, task.ID)
 	seq := 0
 	publish := func(c *fabric.Chunk) error {
@@ -174,11 +182,9 @@ func (a *Agent) runTask(ctx context.Context, nc *nats.Conn, task fabric.Task, en
 		final.Error, final.ErrorCode = "engine failed", "internal"
 		result = "failed"
 	}
-	if ctx.Err() == nil || result == "cancelled" || errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
-		if perr := publish(final); perr != nil {
-			a.log.Warn("final chunk not sent", "task", task.ID, "err", perr)
-		}
-	}
+	// The link is gone for good when the base context was aborted: no
+	// final chunk can be delivered then.
+	deliver := ctx.Err() == nil || result == "cancelled" || errors.Is(context.Cause(ctx), context.DeadlineExceeded)
 	switch result {
 	case "done":
 		a.done.Add(1)
@@ -189,6 +195,12 @@ func (a *Agent) runTask(ctx context.Context, nc *nats.Conn, task fabric.Task, en
 		a.failed.Add(1)
 	}
 	a.m.tasks.WithLabelValues(result).Inc()
+	release()
+	if deliver {
+		if perr := publish(final); perr != nil {
+			a.log.Warn("final chunk not sent", "task", task.ID, "err", perr)
+		}
+	}
 	attrs := []any{"task", task.ID, "model", task.Model, "result", result,
 		"tokens", res.Usage.CompletionTokens, "first_token", first, "elapsed", time.Since(start)}
 	if result == "failed" {

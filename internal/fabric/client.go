@@ -2,6 +2,8 @@ package fabric
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -36,7 +38,8 @@ func ReconnectDelay(attempt int) time.Duration {
 
 // ConnectHost dials the orchestrator as host hostID. It retries the first
 // connection with ReconnectDelay until ctx is done, except when the server
-// refuses the credentials (an error wrapping ErrAuth). Once connected, the
+// refuses the credentials (an error wrapping ErrAuth) or its TLS certificate
+// does not verify: retrying cannot fix either. Once connected, the
 // connection reconnects forever by itself (capped backoff with jitter); it
 // gives up only if the server refuses the credentials on reconnect. opts are
 // applied after the defaults and may override them (handlers, TLS, name).
@@ -64,6 +67,9 @@ func ConnectHost(ctx context.Context, url, hostID, secret string, opts ...nats.O
 		}
 		if isAuthError(err) {
 			return nil, fmt.Errorf("connect to %s as %s: %w", url, hostID, ErrAuth)
+		}
+		if isCertError(err) {
+			return nil, fmt.Errorf("connect to %s: %w", url, err)
 		}
 		t := time.NewTimer(ReconnectDelay(attempt))
 		select {
@@ -98,6 +104,14 @@ func ConnectExternal(url, user, password string, opts ...nats.Option) (*nats.Con
 		return nil, fmt.Errorf("connect to %s: %w", url, err)
 	}
 	return nc, nil
+}
+
+func isCertError(err error) bool {
+	var verr *tls.CertificateVerificationError
+	var uerr x509.UnknownAuthorityError
+	var herr x509.HostnameError
+	var cerr x509.CertificateInvalidError
+	return errors.As(err, &verr) || errors.As(err, &uerr) || errors.As(err, &herr) || errors.As(err, &cerr)
 }
 
 func isAuthError(err error) bool {
