@@ -431,3 +431,26 @@ func TestConcurrentRequests(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestCapacityOneHosts runs back-to-back segments on hosts that take one task
+// at a time (the agent's default), where a new segment can reach the host
+// before its previous task has left its books: the refusal ("overloaded") is
+// retried, never an error or a failover.
+func TestCapacityOneHosts(t *testing.T) {
+	c := newCluster(t, testConfig())
+	opts := benchengine.Options{}
+	c.addHostCap("a", "alice", bench(opts), 1)
+	c.addHostCap("b", "bob", bench(opts), 1)
+	for _, mode := range []string{dispatch.ModeParallel, dispatch.ModeOff, dispatch.ModeHedged} {
+		for i := 0; i < 3; i++ {
+			req := greedy("capacity "+mode+string(rune('a'+i)), 120)
+			r := run(t, context.Background(), c.d, dispatch.Request{Model: model, Engine: req, Mode: mode}, nil)
+			if r.err != nil {
+				t.Fatalf("%s: %v", mode, r.err)
+			}
+			if want := reference(t, req, opts); r.text != want || r.out.Failovers != 0 {
+				t.Fatalf("%s: text ok %v, failovers %d", mode, r.text == want, r.out.Failovers)
+			}
+		}
+	}
+}

@@ -127,10 +127,13 @@ type gen struct {
 
 	active     []*attempt
 	lastLeader *attempt
-	exclude    map[string]bool // hosts that failed this request
-	ctxLimit   int             // hosts with a context this small or smaller refused the request
-	fresh      int             // attempts started after failures
-	noBackup   bool            // no backup candidate this segment
+	exclude    map[string]bool      // hosts that failed this request
+	ctxLimit   int                  // hosts with a context this small or smaller refused the request
+	fresh      int                  // attempts started after failures
+	noBackup   bool                 // no backup candidate this segment
+	cooldown   map[string]time.Time // hosts that said "overloaded", skipped until then
+	retryAt    time.Time            // when to retry a start refused for capacity
+	overloads  int
 	out        Outcome
 	t0         time.Time
 }
@@ -147,7 +150,7 @@ func (d *Dispatcher) Generate(ctx context.Context, req Request, emit func(Delta)
 	defer d.m.inflight.Dec()
 	g := &gen{d: d, ctx: ctx, req: req, emit: emit, mode: req.Mode,
 		q:       &queue{signal: make(chan struct{}, 1)},
-		exclude: map[string]bool{}, t0: time.Now(),
+		exclude: map[string]bool{}, cooldown: map[string]time.Time{}, t0: time.Now(),
 		out: Outcome{HostTokens: map[string]int{}}}
 	if g.mode == "" {
 		g.mode = d.cfg.Mode
@@ -268,7 +271,10 @@ func (g *gen) precheck() error {
 // *mainHost and *backupHost name the hosts to keep for the next segment.
 func (g *gen) segment(segEnd int, mainHost, backupHost *string) (string, error) {
 	d := g.d
-	if _, err := g.start("main", *mainHost, segEnd); err != nil {
+	var cool errCoolingDown
+	if _, err := g.start("main", *mainHost, segEnd); errors.As(err, &cool) {
+		g.retryAt = time.Time(cool)
+	} else if err != nil {
 		return "", err
 	}
 	g.noBackup = false
@@ -282,13 +288,20 @@ func (g *gen) segment(segEnd int, mainHost, backupHost *string) (string, error) 
 		if finish, ok := g.finished(segEnd, mainHost, backupHost); ok {
 			return finish, nil
 		}
-		if len(g.active) == 0 {
+		if len(g.active) == 0 && !time.Now().Before(g.retryAt) {
 			if g.fresh >= d.cfg.MaxFailovers {
 				return "", fmt.Errorf("%w: gave up after %d failovers", ErrNoHost, g.fresh)
 			}
-			g.fresh++
-			if _, err := g.start("failover", "", segEnd); err != nil {
+			_, err := g.start("failover", "", segEnd)
+			switch {
+			case errors.As(err, &cool) && g.overloads < maxOverloads:
+				g.retryAt = time.Time(cool)
+			case errors.As(err, &cool):
+				return "", fmt.Errorf("%w: %s", ErrOverloaded, g.req.Model)
+			case err != nil:
 				return "", fmt.Errorf("continue after failover: %w", err)
+			default:
+				g.fresh++
 			}
 		}
 		if g.mode == ModeParallel && len(g.active) == 1 && !g.noBackup && g.fresh < d.cfg.MaxFailovers {
@@ -298,6 +311,9 @@ func (g *gen) segment(segEnd int, mainHost, backupHost *string) (string, error) 
 		}
 		now := time.Now()
 		next := now.Add(time.Hour)
+		if len(g.active) == 0 {
+			next = g.retryAt
+		}
 		for _, a := range g.active {
 			if dl, ok := a.deadline(false); ok && dl.Before(next) {
 				next = dl
@@ -498,7 +514,13 @@ func (g *gen) hostError(a *attempt, c *fabric.Chunk) error {
 		if len(g.active) == 0 && !g.anyFits() {
 			return fmt.Errorf("%w: on every host", ErrContextLength)
 		}
-	case "overloaded", "cancelled":
+	case "overloaded":
+		// Often a race with the host's previous task ending: try another
+		// host, or this one again shortly. Not a failure, not a failover.
+		g.overloads++
+		g.cooldown[a.hostID] = time.Now().Add(overloadBackoff)
+		g.retire(a, false)
+	case "cancelled":
 		g.fail(a, err, false)
 	default:
 		g.fail(a, err, true)
@@ -620,6 +642,19 @@ func (g *gen) cancelAll() {
 	}
 }
 
+// errCoolingDown means the only hosts left refused for capacity a moment
+// ago; retry at the given time.
+type errCoolingDown time.Time
+
+func (e errCoolingDown) Error() string { return "hosts at capacity, retrying shortly" }
+
+const (
+	// overloadBackoff is how long a host that refused a task for capacity
+	// is skipped; maxOverloads bounds such refusals per request.
+	overloadBackoff = 20 * time.Millisecond
+	maxOverloads    = 250
+)
+
 const ewmaAlpha = 0.2
 
 func ewma(old, sample float64) float64 {
@@ -674,6 +709,8 @@ func (g *gen) start(role, prefer string, segEnd int) (*attempt, error) {
 		g.ids, g.from = g.ids[:g.commit], g.from[:g.commit]
 	}
 
+	now := time.Now()
+	var cooling time.Time
 	d.mu.Lock()
 	var cands []router.Candidate
 	var hosts []*liveHost
@@ -682,10 +719,16 @@ func (g *gen) start(role, prefer string, segEnd int) (*attempt, error) {
 		if !ok || !d.usable(h) || g.exclude[h.id] || busy[h.id] || (g.ctxLimit > 0 && mi.ContextLength <= g.ctxLimit) {
 			continue
 		}
+		if until := g.cooldown[h.id]; until.After(now) {
+			if cooling.IsZero() || until.Before(cooling) {
+				cooling = until
+			}
+			continue
+		}
 		hosts = append(hosts, h)
 		cands = append(cands, router.Candidate{ID: h.id, Owner: h.owner, Region: h.region, Tier: h.tier,
 			TTFT: time.Duration(h.ttftMs * float64(time.Millisecond)), MsPerToken: h.msPerToken,
-			Successes: h.successes, Failures: h.failures, InFlight: max(h.inflight, h.hb.InFlight),
+			Successes: h.successes, Failures: h.failures, InFlight: h.inflight,
 			Capacity: h.capacity, RTT: h.rtt})
 	}
 	want := router.Want{Tokens: segEnd - g.commit, Region: d.cfg.Region, Tier: g.req.Tier}
@@ -708,6 +751,9 @@ func (g *gen) start(role, prefer string, segEnd int) (*attempt, error) {
 	}
 	if idx < 0 {
 		d.mu.Unlock()
+		if !cooling.IsZero() {
+			return nil, errCoolingDown(cooling)
+		}
 		if full {
 			return nil, fmt.Errorf("%w: %s", ErrOverloaded, g.req.Model)
 		}

@@ -110,13 +110,19 @@ func newCluster(t testing.TB, cfg dispatch.Config) *cluster {
 // until the dispatcher has its Hello.
 func (c *cluster) addHost(name, owner string, engines map[string]engine.Engine) *testHost {
 	c.t.Helper()
+	return c.addHostCap(name, owner, engines, 8)
+}
+
+// addHostCap is addHost with the agent's capacity (concurrent tasks).
+func (c *cluster) addHostCap(name, owner string, engines map[string]engine.Engine, capacity int) *testHost {
+	c.t.Helper()
 	ctx := context.Background()
 	h, secret, err := c.reg.AddHost(ctx, registry.HostSpec{Name: name, Owner: owner, Region: "local"})
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	p := newProxy(c.t, strings.TrimPrefix(c.srv.URL(), "nats://"))
-	a, err := agent.New(agent.Config{URL: p.URL(), HostID: h.ID, Secret: secret, Engines: engines, Capacity: 8})
+	a, err := agent.New(agent.Config{URL: p.URL(), HostID: h.ID, Secret: secret, Engines: engines, Capacity: capacity})
 	if err != nil {
 		c.t.Fatal(err)
 	}
