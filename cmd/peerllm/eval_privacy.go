@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"text/tabwriter"
 
@@ -14,6 +15,10 @@ import (
 // format: precision, recall and F1 per type with exact and overlap
 // matching, and the share of ordinary words hidden.
 func runEvalPrivacy(ctx context.Context, args []string) error {
+	return evalPrivacy(ctx, args, os.Stdout)
+}
+
+func evalPrivacy(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlags("eval privacy")
 	data := fs.String("data", "", "labelled data: a JSON array of {full_text, spans[{entity_type, start_position, end_position}]}")
 	split := fs.String("split", "all", "which records: all, tune (3/4 by hash of the text) or holdout (the other 1/4)")
@@ -54,12 +59,12 @@ func runEvalPrivacy(ctx context.Context, args []string) error {
 		printMisses(sc, sel, *misses)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
+		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	fmt.Printf("records: %d (split %s)\n", rep.Records, *split)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(stdout, "records: %d (split %s)\n", rep.Records, *split)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "type\tgold\tpred\texact P\texact R\texact F1\toverlap P\toverlap R\toverlap F1\thidden R\t")
 	row := func(t privacy.TypeScore) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t\n", t.Type, t.Gold, t.Predicted,
@@ -72,7 +77,7 @@ func runEvalPrivacy(ctx context.Context, args []string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Printf("ordinary words hidden: %d of %d (%.2f%%)\n", rep.OrdinaryHidden, rep.OrdinaryWords, 100*rep.OrdinaryShare)
+	fmt.Fprintf(stdout, "ordinary words hidden: %d of %d (%.2f%%)\n", rep.OrdinaryHidden, rep.OrdinaryWords, 100*rep.OrdinaryShare)
 	return nil
 }
 

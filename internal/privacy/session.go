@@ -48,7 +48,14 @@ func (ss *Session) Anonymize(text string) string {
 // AnonymizeEntities is Anonymize that also returns what it replaced, with
 // offsets into text in code points.
 func (ss *Session) AnonymizeEntities(text string) (string, []Entity) {
+	return ss.anonymize(text, nil)
+}
+
+func (ss *Session) anonymize(text string, extra []span) (string, []Entity) {
 	spans := ss.sc.scan(text)
+	if len(extra) > 0 {
+		spans = resolve(append(spans, extra...))
+	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	ss.seen.WriteString(strings.ToLower(text))

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/peerllm/peerllm/internal/privacy"
+	"github.com/peerllm/peerllm/internal/testenv"
+)
+
+func TestPrivacyScanJSONL(t *testing.T) {
+	in := `{"text": "Mail jane@corp.example.org or call +44 20 7946 0958"}` + "\n\n" + `{"text": "Grüße → 10.1.2.3"}` + "\n"
+	tests := []struct {
+		name, mode string
+		want       []string // anonymized lines
+	}{
+		{"surrogates", "surrogates", []string{"Mail alex.carter@example.com or call +1 202-555-0100", "Grüße → 192.0.2.1"}},
+		{"placeholders", "placeholders", []string{"Mail [EMAIL_ADDRESS_1] or call [PHONE_NUMBER_1]", "Grüße → [IP_ADDRESS_1]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := runPrivacyScan(context.Background(), []string{"--jsonl", "--mode", tt.mode}, strings.NewReader(in), &out); err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if len(lines) != len(tt.want) {
+				t.Fatalf("got %d lines: %s", len(lines), out.String())
+			}
+			for i, l := range lines {
+				var got struct {
+					Entities []struct {
+						Type       string
+						Start, End int
+						Text       string
+						Score      float64
+					}
+					Anonymized string
+				}
+				if err := json.Unmarshal([]byte(l), &got); err != nil {
+					t.Fatal(err)
+				}
+				if got.Anonymized != tt.want[i] {
+					t.Errorf("line %d anonymized %q, want %q", i, got.Anonymized, tt.want[i])
+				}
+				if i == 1 && (len(got.Entities) != 1 || got.Entities[0].Start != 8 || got.Entities[0].End != 16) {
+					t.Errorf("offsets must be code points: %+v", got.Entities)
+				}
+			}
+		})
+	}
+	for _, bad := range [][]string{{}, {"--mode", "x", "--jsonl"}, {"--jsonl", "--min-score", "NOPE=1"}} {
+		var out bytes.Buffer
+		if err := runPrivacyScan(context.Background(), bad, strings.NewReader(""), &out); err == nil {
+			t.Errorf("args %v accepted", bad)
+		}
+	}
+	var out bytes.Buffer
+	if err := runPrivacyScan(context.Background(), []string{"--jsonl"}, strings.NewReader(`{"txt": 1}`), &out); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("bad line: %v", err)
+	}
+}
+
+// TestEvalPrivacyDevData guards the figures in docs/PRIVACY.md from
+// regressions on the development data (not a measure of held-out quality).
+func TestEvalPrivacyDevData(t *testing.T) {
+	data := filepath.Join(testenv.SharedDir(t), "evaldata", "presidio-synth-dev", "synth-dev.json")
+	var out bytes.Buffer
+	if err := evalPrivacy(context.Background(), []string{"--data", data, "--json"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var rep privacy.EvalReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	min := map[string]float64{"CREDIT_CARD": 0.99, "EMAIL_ADDRESS": 0.99, "IBAN_CODE": 0.99, "US_SSN": 0.99, "IP_ADDRESS": 0.99,
+		"PHONE_NUMBER": 0.9, "PERSON": 0.85, "STREET_ADDRESS": 0.65, "ORGANIZATION": 0.6}
+	for _, ts := range rep.Types {
+		if m, ok := min[ts.Type]; ok && ts.OverlapR < m {
+			t.Errorf("%s overlap recall %.3f < %.2f", ts.Type, ts.OverlapR, m)
+		}
+	}
+	if rep.OrdinaryShare > 0.03 {
+		t.Errorf("ordinary words hidden %.3f > 3%%", rep.OrdinaryShare)
+	}
+	var txt bytes.Buffer
+	if err := evalPrivacy(context.Background(), []string{"--data", data, "--split", "holdout"}, &txt); err != nil || !strings.Contains(txt.String(), "ordinary words hidden") {
+		t.Fatalf("table output: %v\n%s", err, txt.String())
+	}
+}
