@@ -154,6 +154,10 @@ type spm struct {
 	vocab
 	scores      []float32
 	spacePrefix bool
+	// strict merges only pieces that are tokens themselves, as llama2.c
+	// does (a character outside the vocabulary becomes byte tokens before
+	// merging and never merges); llama.cpp lets such a character merge.
+	strict bool
 }
 
 // loadTokenizerBin reads llama2.c's tokenizer.bin: int32 max_token_length,
@@ -168,7 +172,7 @@ func loadTokenizerBin(data []byte, n int) (*spm, error) {
 		return nil, fmt.Errorf("bad max token length %d", maxLen)
 	}
 	off := 4
-	t := &spm{spacePrefix: true}
+	t := &spm{spacePrefix: true, strict: true}
 	t.addBOS = true
 	t.bos, t.eos, t.unk = 1, []int{2}, 0
 	for off < len(data) {
@@ -299,10 +303,18 @@ func mergeSymbols(text string, score func(joined string, mid int) (float32, bool
 }
 
 func (t *spm) encodeText(text string, ids []int) []int {
-	syms := mergeSymbols(text, func(s string, _ int) (float32, bool) {
+	syms := mergeSymbols(text, func(s string, mid int) (float32, bool) {
 		id, ok := t.lookup[s]
 		if !ok {
 			return 0, false
+		}
+		if t.strict {
+			if _, ok := t.lookup[s[:mid]]; !ok {
+				return 0, false
+			}
+			if _, ok := t.lookup[s[mid:]]; !ok {
+				return 0, false
+			}
 		}
 		return t.scores[id], true
 	})

@@ -64,6 +64,16 @@ func TestSPMEncode(t *testing.T) {
 			}
 		})
 	}
+	// "é" is not a token but "éa" is: llama.cpp merges it, llama2.c turns
+	// é into byte tokens first and never merges them.
+	tk2 := tinySPM([]string{" ", "a", "éa"}, []float32{0, 0, -1}, nil)
+	if got, want := tk2.encode("éa", true), []int{1, tk2.lookup[" "], tk2.lookup["éa"]}; !slices.Equal(got, want) {
+		t.Errorf("llama.cpp mode: %v, want %v", got, want)
+	}
+	tk2.strict = true
+	if got, want := tk2.encode("éa", true), []int{1, tk2.lookup[" "], 3 + 0xC3, 3 + 0xA9, tk2.lookup["a"]}; !slices.Equal(got, want) {
+		t.Errorf("llama2.c mode: %v, want %v", got, want)
+	}
 	// Pieces: byte tokens are raw bytes, control tokens are empty, the first
 	// piece after BOS loses its leading space.
 	if p := tk.piece(1, id(" ab")); p != "ab" {
