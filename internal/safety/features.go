@@ -119,13 +119,14 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 	ents = ents[:0]
 	// ents[3*i+k]: classes of the phrase of k+1 words starting at word i.
 	for i := 0; i < n; i++ {
-		for k := 0; k < 3; k++ {
-			var e lexEntry
-			if i+k < n {
-				e = lex[string(d.sbuf[d.sstart[i]:d.send[i+k]])]
+		var e [3]lexEntry
+		for k := 0; k < 3 && i+k < n; k++ {
+			e[k] = lex[string(d.sbuf[d.sstart[i]:d.send[i+k]])]
+			if e[k]&lexLonger == 0 {
+				break
 			}
-			ents = append(ents, e)
 		}
+		ents = append(ents, e[0]&^lexLonger, e[1]&^lexLonger, e[2]&^lexLonger)
 	}
 	var sent lexEntry
 	sentPerson := false

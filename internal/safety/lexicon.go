@@ -81,8 +81,11 @@ var lexicon = [numLex]string{
 	lxHomonymVerb:  `kill|killing|shoot|shooting|shot|execute|executing|execution|attack|attacking|terminate|terminating|destroy|destroying|crush|crushing|nuke|nuking|blow up|blowing up|blast|slaughter|murder|murdering|beat|beating|hit|hitting|hack|hacking|choke|strangle|smash|smashing|bomb|bombed|bombing|stab|dead|die|dies|died|cut|cutting|exploit|fire|fired|firing|burn|burning|poison|hang|hanging|hijack|break|breaking|steal|stealing|trigger|triggering|explode|exploding|butcher|slay|slaying|eliminate|wipe|wipe out|take down|take out|knock out|punch|drown|drowning|suffocate|starve|starving|gut|gutting`,
 }
 
-// lexEntry is a compiled lexicon phrase: the classes it belongs to.
-type lexEntry uint32
+// lexEntry is a compiled lexicon phrase: the classes it belongs to, plus
+// lexLonger when a longer phrase starts with it (so scan looks further).
+type lexEntry uint64
+
+const lexLonger lexEntry = 1 << 63
 
 // compileLexicon stems every phrase and returns phrase → classes.
 func compileLexicon() map[string]lexEntry {
@@ -98,6 +101,11 @@ func compileLexicon() map[string]lexEntry {
 				continue
 			}
 			m[s] |= 1 << c
+			for i := 0; i < len(s); i++ {
+				if s[i] == ' ' {
+					m[s[:i]] |= lexLonger
+				}
+			}
 		}
 	}
 	return m

@@ -108,12 +108,26 @@ func foldRune(r rune) rune {
 	return r
 }
 
+// asciiFold is foldRune for ASCII, as a table.
+var asciiFold = func() (t [utf8.RuneSelf]rune) {
+	for r := range t {
+		t[r] = foldRune(rune(r))
+	}
+	return t
+}()
+
 func isAlpha(r rune) bool {
-	return (r >= 'a' && r <= 'z') || (r >= utf8.RuneSelf && unicode.IsLetter(r))
+	if r < utf8.RuneSelf {
+		return r >= 'a' && r <= 'z'
+	}
+	return unicode.IsLetter(r)
 }
 
 func isWordRune(r rune) bool {
-	return isAlpha(r) || (r >= '0' && r <= '9') || (r >= utf8.RuneSelf && unicode.IsDigit(r))
+	if r < utf8.RuneSelf {
+		return (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9')
+	}
+	return unicode.IsLetter(r) || unicode.IsDigit(r)
 }
 
 func isSentenceEnd(r rune) bool {
@@ -159,7 +173,12 @@ func normalize(d *doc, text string) {
 		tok = tok[:0]
 	}
 	for _, r := range text {
-		f := foldRune(r)
+		var f rune
+		if r < utf8.RuneSelf {
+			f = asciiFold[r]
+		} else {
+			f = foldRune(r)
+		}
 		if f < 0 {
 			continue
 		}

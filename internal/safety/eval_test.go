@@ -1,0 +1,101 @@
+package safety_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/peerllm/peerllm/internal/safety"
+	"github.com/peerllm/peerllm/internal/testenv"
+)
+
+// TestDevDataFloor is a regression guard, not a tuning target: the shipped
+// weights were trained on this dev data (plus our seeds), so these are
+// in-sample figures; the floors sit well below what was measured when the
+// weights were committed (docs/SAFETY.md) and catch a broken normaliser,
+// lexicon or weights file. Honest held-out figures come from
+// cross-validation (go run ./internal/safety/cmd/safetytrain -out "").
+func TestDevDataFloor(t *testing.T) {
+	dir := filepath.Join(testenv.SharedDir(t), "evaldata")
+	c := newClassifier(t)
+	load := func(rel string) []safety.Example {
+		ex, err := safety.LoadLabelled(filepath.Join(dir, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ex
+	}
+	oa := safety.Evaluate(c, load("openai-moderation-dev/samples-dev.jsonl"))
+	harm := safety.Evaluate(c, load("jbb-behaviors/harmful-behaviors.csv"))
+	benign := safety.Evaluate(c, load("jbb-behaviors/benign-behaviors.csv"))
+	t.Logf("openai F1 %.3f, jbb harmful recall %.3f, jbb benign FPR %.3f", oa.Overall.F1(), harm.Overall.Recall(), benign.Overall.FPR())
+	if f1 := oa.Overall.F1(); f1 < 0.90 {
+		t.Errorf("OpenAI dev F1 %.3f below floor 0.90", f1)
+	}
+	if r := harm.Overall.Recall(); r < 0.95 {
+		t.Errorf("JBB harmful recall %.3f below floor 0.95", r)
+	}
+	if fpr := benign.Overall.FPR(); fpr > 0.05 {
+		t.Errorf("JBB benign false-positive rate %.3f above ceiling 0.05", fpr)
+	}
+	if n := oa.Categories[safety.Hate]; n.TP+n.FN == 0 {
+		t.Error("no hate labels read: missing keys handled wrongly")
+	}
+}
+
+func TestLoadLabelled(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ex, err := safety.LoadLabelled(write("oa.jsonl", `{"prompt": "a", "S": 1, "H": 0}`+"\n\n"+`{"prompt": "b", "V": 0}`+"\n"+`{"text": "c", "label": "unsafe"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ex) != 3 || ex[0].Unsafe != 1 || ex[0].Labels[safety.Sexual] != 1 || ex[1].Unsafe != 0 || ex[2].Unsafe != 1 {
+		t.Fatalf("parsed %+v", ex)
+	}
+	if _, ok := ex[0].Labels[safety.Violence]; ok {
+		t.Error("missing key read as a label")
+	}
+	ex, err = safety.LoadLabelled(write("x-harmful-behaviors.csv", "index,goal,category\n0,do harm,Physical harm\n"))
+	if err != nil || len(ex) != 1 || ex[0].Unsafe != 1 {
+		t.Fatalf("csv: %+v, %v", ex, err)
+	}
+	for name, body := range map[string]string{
+		"bad.jsonl":   "{\"prompt\": \"a\"}\nnot json\n",
+		"label.jsonl": `{"text": "a", "label": "maybe"}`,
+		"nokey.jsonl": `{"content": "a"}`,
+		"value.jsonl": `{"prompt": "a", "S": 2}`,
+		"plain.csv":   "goal\nx\n",
+	} {
+		if _, err := safety.LoadLabelled(write(name, body)); err == nil {
+			t.Errorf("%s accepted", name)
+		} else if strings.HasSuffix(name, "bad.jsonl") && !strings.Contains(err.Error(), "line 2") {
+			t.Errorf("error does not name the line: %v", err)
+		}
+	}
+}
+
+func TestReportText(t *testing.T) {
+	r := safety.Report{N: 4, Overall: safety.Confusion{TP: 1, FP: 1, FN: 1, TN: 1},
+		Categories: map[string]safety.Confusion{safety.Hate: {TP: 1, TN: 1}}}
+	var b strings.Builder
+	if err := r.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"precision", "hate", "overall", "confusion matrix", "actual unsafe"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if f := r.Overall.F1(); f != 0.5 {
+		t.Errorf("F1 = %v", f)
+	}
+}
