@@ -22,7 +22,8 @@ type quantModel struct {
 	Prompt    string `json:"prompt"`
 	PromptIDs []int  `json:"prompt_token_ids"`
 	Ref       struct {
-		GeneratedIDs []int `json:"generated_token_ids"`
+		GeneratedText string `json:"generated_text"`
+		GeneratedIDs  []int  `json:"generated_token_ids"`
 		Positions    []struct {
 			TokenID int `json:"token_id"`
 			Top5    []struct {
@@ -81,13 +82,21 @@ func TestQuantizedAgainstLlamaCpp(t *testing.T) {
 			}
 			want := qm.Ref.GeneratedIDs
 			var got []int
+			var text strings.Builder
 			_, err = e.Generate(context.Background(), engine.Request{Prompt: qm.Prompt, MaxTokens: len(want)},
-				func(tok engine.Token) error { got = append(got, tok.ID); return nil })
+				func(tok engine.Token) error {
+					got = append(got, tok.ID)
+					text.WriteString(tok.Text)
+					return nil
+				})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !slices.Equal(got, want) {
 				t.Errorf("greedy ids\n got %v\nwant %v", got, want)
+			}
+			if text.String() != qm.Ref.GeneratedText {
+				t.Errorf("text %q, llama.cpp %q", text.String(), qm.Ref.GeneratedText)
 			}
 
 			// Log-probabilities of the reference's top 5, by id, at each
