@@ -24,7 +24,7 @@ type quantModel struct {
 	Ref       struct {
 		GeneratedText string `json:"generated_text"`
 		GeneratedIDs  []int  `json:"generated_token_ids"`
-		Positions    []struct {
+		Positions     []struct {
 			TokenID int `json:"token_id"`
 			Top5    []struct {
 				ID      int     `json:"id"`
