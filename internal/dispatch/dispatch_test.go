@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,8 @@ import (
 	"github.com/peerllm/peerllm/internal/dispatch"
 	"github.com/peerllm/peerllm/internal/engine"
 	"github.com/peerllm/peerllm/internal/engine/benchengine"
+	"github.com/peerllm/peerllm/internal/engine/llama"
+	"github.com/peerllm/peerllm/internal/testenv"
 )
 
 const model = "bench"
@@ -453,4 +456,80 @@ func TestCapacityOneHosts(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestFailoverOnTinyModel runs the real built-in engine (stories260K) on three
+// hosts, cuts the streaming host off mid-answer, then a second one, and checks
+// the consumer's text is byte-identical to an uninterrupted greedy run.
+func TestFailoverOnTinyModel(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(testenv.ModelsDir(t), "stories260K.gguf")
+	load := func() engine.Engine {
+		e, err := llama.Load(path, llama.Options{Threads: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close() })
+		return e
+	}
+	ref := load()
+	name := ref.Info().Model
+	for _, mode := range []string{dispatch.ModeOff, dispatch.ModeParallel} {
+		t.Run(mode, func(t *testing.T) {
+			c := newCluster(t, testConfig())
+			alive := []*testHost{
+				c.addHost("a", "alice", map[string]engine.Engine{name: slow{load()}}),
+				c.addHost("b", "bob", map[string]engine.Engine{name: slow{load()}}),
+				c.addHost("c", "carol", map[string]engine.Engine{name: slow{load()}}),
+			}
+			req := engine.Request{Prompt: "Once upon a time", MaxTokens: 120}
+			var want strings.Builder
+			if _, err := ref.Generate(context.Background(), req, func(tok engine.Token) error {
+				want.WriteString(tok.Text)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			kills := []int{20, 60}
+			r := run(t, context.Background(), c.d, dispatch.Request{Model: name, Engine: req, Mode: mode}, func(n int) {
+				if len(kills) == 0 || n < kills[0] {
+					return
+				}
+				kills = kills[1:]
+				if h := busiest(c, alive); h != nil {
+					h.proxy.Cut()
+					for i, x := range alive {
+						if x == h {
+							alive = append(alive[:i], alive[i+1:]...)
+							break
+						}
+					}
+				}
+			})
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			if len(alive) != 1 {
+				t.Fatalf("%d hosts left, want 1 (two cut)", len(alive))
+			}
+			if r.text != want.String() {
+				t.Fatalf("text differs from an uninterrupted run\n got %q\nwant %q", r.text, want.String())
+			}
+		})
+	}
+}
+
+// slow paces a real engine at 2ms per token so a host can be cut while it is
+// streaming (the tiny model is faster than the test can react).
+type slow struct{ engine.Engine }
+
+func (s slow) Generate(ctx context.Context, req engine.Request, emit func(engine.Token) error) (engine.Result, error) {
+	return s.Engine.Generate(ctx, req, func(tok engine.Token) error {
+		select {
+		case <-time.After(2 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return emit(tok)
+	})
 }
