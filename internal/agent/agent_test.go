@@ -705,3 +705,62 @@ func TestNoGoroutineLeak(t *testing.T) {
 		return nil
 	})
 }
+
+// funcEngine is an engine made of a function, for failure cases the bench
+// engine does not produce (a panic, an unexpected error).
+type funcEngine struct {
+	gen func(ctx context.Context, req engine.Request, emit func(engine.Token) error) (engine.Result, error)
+}
+
+func (f funcEngine) Info() engine.Info { return engine.Info{Model: "f", ContextLength: 64} }
+func (f funcEngine) Close() error      { return nil }
+func (f funcEngine) Generate(ctx context.Context, req engine.Request, emit func(engine.Token) error) (engine.Result, error) {
+	return f.gen(ctx, req, emit)
+}
+
+func TestEngineFailures(t *testing.T) {
+	secret := fabric.NewSecret()
+	o := newOrch(t, "127.0.0.1:0", map[string]string{"h1": secret})
+	engines := map[string]engine.Engine{
+		"panics": funcEngine{gen: func(ctx context.Context, req engine.Request, emit func(engine.Token) error) (engine.Result, error) {
+			_ = emit(engine.Token{ID: 1, Text: "a"})
+			var m map[string]int
+			m["boom"]++ // nil map write
+			return engine.Result{}, nil
+		}},
+		"fails": funcEngine{gen: func(ctx context.Context, req engine.Request, emit func(engine.Token) error) (engine.Result, error) {
+			return engine.Result{}, errors.New("gpu fell off")
+		}},
+		"too-long": benchengine.New(benchengine.Options{ContextLength: 4}),
+		"bench":    benchengine.New(benchengine.Options{}),
+	}
+	h := startAgent(t, baseConfig(o, "h1", secret, engines))
+	if got := len(o.waitHello(t).Models); got != 4 {
+		t.Fatalf("hello lists %d models", got)
+	}
+	for _, tc := range []struct {
+		model, code string
+		tokens      int
+	}{
+		{"panics", "internal", 1},
+		{"fails", "internal", 0},
+		{"too-long", "context_length", 0},
+	} {
+		t.Run(tc.model, func(t *testing.T) {
+			toks, last := o.send(t, "h1", fabric.Task{ID: "x" + tc.model, Model: tc.model, Request: engine.Request{Prompt: "one two three four five"}}).all(t)
+			if last.ErrorCode != tc.code || len(toks) != tc.tokens || strings.Contains(last.Error, "gpu") {
+				t.Fatalf("%d tokens, last %+v", len(toks), last)
+			}
+		})
+	}
+	// The host still serves.
+	if _, last := o.send(t, "h1", fabric.Task{ID: "ok", Model: "bench", Request: engine.Request{Prompt: "p", MaxTokens: 2}}).all(t); !last.Done {
+		t.Fatalf("after failures: %+v", last)
+	}
+	eventually(t, "failures counted", func() error {
+		if s := h.a.Stats(); s.Failed != 3 || s.Done != 1 {
+			return fmt.Errorf("stats %+v", s)
+		}
+		return nil
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -137,7 +138,7 @@ func (a *Agent) runTask(ctx context.Context, nc *nats.Conn, task fabric.Task, en
 	var joiner utf8Joiner
 	start := time.Now()
 	var first time.Duration
-	res, err := eng.Generate(ctx, task.Request, func(tok engine.Token) error {
+	res, err := a.generate(ctx, eng, task.Request, func(tok engine.Token) error {
 		if err := a.lim.wait(ctx); err != nil {
 			return err
 		}
@@ -207,6 +208,21 @@ func (a *Agent) runTask(ctx context.Context, nc *nats.Conn, task fabric.Task, en
 		attrs = append(attrs, "code", final.ErrorCode, "err", err)
 	}
 	a.log.Info("task ended", attrs...)
+}
+
+// errPanic is the error of an engine that panicked.
+var errPanic = errors.New("engine panicked")
+
+// generate calls eng.Generate, turning a panic into an error: one broken
+// request must not take the host and its other tasks down.
+func (a *Agent) generate(ctx context.Context, eng engine.Engine, req engine.Request, emit func(engine.Token) error) (res engine.Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			a.log.Error("engine panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = errPanic
+		}
+	}()
+	return eng.Generate(ctx, req, emit)
 }
 
 // metrics are the agent's Prometheus collectors.

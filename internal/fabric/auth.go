@@ -93,3 +93,13 @@ func HostPermissions(hostID string) *server.Permissions {
 func HostUser(hostID, password string) *server.User {
 	return &server.User{Username: hostID, Password: password, Permissions: HostPermissions(hostID)}
 }
+
+// ReplyAllowed reports whether the orchestrator may answer a host's request
+// on reply. NATS checks the subject a host publishes to, not the reply
+// subject it names, so a host could otherwise make the orchestrator's
+// privileged connection publish a reply onto another host's task subject.
+// Answer only replies under the host's own inbox.
+func ReplyAllowed(hostID, reply string) bool {
+	p := InboxPrefix(hostID) + "."
+	return len(reply) > len(p) && strings.HasPrefix(reply, p) && !strings.ContainsAny(reply, " \t\r\n*>")
+}

@@ -373,3 +373,55 @@ func TestCodec(t *testing.T) {
 		t.Fatal("bad JSON decoded")
 	}
 }
+
+func TestReplyAllowed(t *testing.T) {
+	for _, tc := range []struct {
+		reply string
+		want  bool
+	}{
+		{"_INBOX.host-a.abc.1", true},
+		{"_INBOX.host-a.x", true},
+		{"_INBOX.host-a.", false},
+		{"_INBOX.host-a", false},
+		{"_INBOX.host-ab.x", false},
+		{"_INBOX.host-b.x", false},
+		{"peerllm.host.host-b.task", false},
+		{"_INBOX.host-a.>", false},
+		{"", false},
+	} {
+		if got := fabric.ReplyAllowed("host-a", tc.reply); got != tc.want {
+			t.Errorf("ReplyAllowed(host-a, %q) = %v, want %v", tc.reply, got, tc.want)
+		}
+	}
+}
+
+// TestReplySubjectIsNotChecked documents why ReplyAllowed exists: the server
+// lets a host name any reply subject, including another host's task subject.
+func TestReplySubjectIsNotChecked(t *testing.T) {
+	var book hostBook
+	sa := book.add("host-a")
+	s := startServer(t, &book)
+	orch, err := s.Connect("orchestrator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orch.Close()
+	hellos, err := orch.SubscribeSync(fabric.HelloSubject("host-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := connectHost(t, s.URL(), "host-a", sa)
+	if err := a.PublishRequest(fabric.HelloSubject("host-a"), fabric.TaskSubject("host-b"), []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	m, err := hellos.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Reply != fabric.TaskSubject("host-b") {
+		t.Fatalf("reply %q", m.Reply)
+	}
+	if fabric.ReplyAllowed("host-a", m.Reply) {
+		t.Fatal("a forged reply subject is allowed")
+	}
+}
