@@ -410,6 +410,9 @@ func TestReplySubjectIsNotChecked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := orch.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	a, _ := connectHost(t, s.URL(), "host-a", sa)
 	if err := a.PublishRequest(fabric.HelloSubject("host-a"), fabric.TaskSubject("host-b"), []byte("{}")); err != nil {
 		t.Fatal(err)
