@@ -447,17 +447,15 @@ func coordinate(text string, g *gazetteer, persons []span) []span {
 		gap := text[a.end:b.start]
 		return gap == ", " || gap == " and " || gap == ", and " || gap == " & " || gap == " or "
 	}
-	for changed := true; changed; {
-		changed = false
-		for k := range persons {
-			if persons[k].score >= 0.5 || persons[k].score < 0.1 {
-				continue
-			}
-			if (k > 0 && persons[k-1].score >= 0.5 && joined(persons[k-1], persons[k])) ||
-				(k+1 < len(persons) && persons[k+1].score >= 0.5 && joined(persons[k], persons[k+1])) {
-				persons[k].score = 0.7
-				changed = true
-			}
+	// A forward and a backward pass carry the type along a list in linear time.
+	for k := 1; k < len(persons); k++ {
+		if persons[k].score < 0.5 && persons[k].score >= 0.1 && persons[k-1].score >= 0.5 && joined(persons[k-1], persons[k]) {
+			persons[k].score = 0.7
+		}
+	}
+	for k := len(persons) - 2; k >= 0; k-- {
+		if persons[k].score < 0.5 && persons[k].score >= 0.1 && persons[k+1].score >= 0.5 && joined(persons[k], persons[k+1]) {
+			persons[k].score = 0.7
 		}
 	}
 	return persons
@@ -494,10 +492,16 @@ func isAOrg(after string) bool {
 // style "Barnett, Melton and Garcia", "Thomas and Sons", "Weeks-Rivas", and
 // names listed with an organisation already found.
 func (g *gazetteer) companyShapes(text string, toks []tok, out []span) []span {
+	sort.Slice(out, func(i, j int) bool { return out[i].start < out[j].start })
+	maxLen := 0
+	for _, sp := range out {
+		maxLen = max(maxLen, sp.end-sp.start)
+	}
 	covered := func(s, e int) (string, float64) {
-		for _, sp := range out {
-			if sp.start < e && s < sp.end {
-				return sp.typ, sp.score
+		k := sort.Search(len(out), func(i int) bool { return out[i].start >= s-maxLen })
+		for ; k < len(out) && out[k].start < e; k++ {
+			if s < out[k].end {
+				return out[k].typ, out[k].score
 			}
 		}
 		return "", 0
@@ -555,22 +559,18 @@ func (g *gazetteer) companyShapes(text string, toks []tok, out []span) []span {
 		gap := text[a.end:b.start]
 		return gap == ", " || gap == " and " || gap == ", and " || gap == " & "
 	}
-	for changed := true; changed; {
-		changed = false
-		for k := range out {
-			if out[k].typ == Organization || out[k].score >= 0.6 || out[k].score < 0.1 || (out[k].typ != Person && out[k].typ != Location) {
-				continue
-			}
-			for _, n := range []int{k - 1, k + 1} {
-				if n < 0 || n >= len(out) || out[n].typ != Organization || out[n].score < 0.6 {
-					continue
-				}
-				if (n < k && joined(out[n], out[k])) || (n > k && joined(out[k], out[n])) {
-					out[k].typ, out[k].score = Organization, 0.65
-					changed = true
-					break
-				}
-			}
+	weak := func(sp span) bool {
+		return sp.typ != Organization && sp.score < 0.6 && sp.score >= 0.1 && (sp.typ == Person || sp.typ == Location)
+	}
+	strongOrg := func(sp span) bool { return sp.typ == Organization && sp.score >= 0.6 }
+	for k := 1; k < len(out); k++ {
+		if weak(out[k]) && strongOrg(out[k-1]) && joined(out[k-1], out[k]) {
+			out[k].typ, out[k].score = Organization, 0.65
+		}
+	}
+	for k := len(out) - 2; k >= 0; k-- {
+		if weak(out[k]) && strongOrg(out[k+1]) && joined(out[k], out[k+1]) {
+			out[k].typ, out[k].score = Organization, 0.65
 		}
 	}
 	return out

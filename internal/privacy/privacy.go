@@ -176,9 +176,17 @@ func (s *Scanner) Scan(text string) []Entity {
 
 // scan returns the resolved detections in byte offsets, sorted by start.
 func (s *Scanner) scan(text string) []span {
+	fm, folded := foldText(text)
+	src := text
+	if folded {
+		src = fm.folded
+	}
 	var cands []span
-	cands = s.scanStructured(text, cands)
-	cands = s.scanNames(text, cands)
+	cands = s.scanStructured(src, cands)
+	cands = s.scanNames(src, cands)
+	if folded {
+		cands = fm.unfold(cands)
+	}
 	kept := cands[:0]
 	for _, c := range cands {
 		if c.end > c.start && c.score >= s.min[c.typ] {
