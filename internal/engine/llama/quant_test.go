@@ -1,7 +1,6 @@
 package llama
 
 import (
-	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/peerllm/peerllm/internal/engine"
 	"github.com/peerllm/peerllm/internal/testenv"
 )
 
@@ -81,31 +79,17 @@ func TestQuantizedAgainstLlamaCpp(t *testing.T) {
 				t.Fatalf("prompt ids %v, want %v", ids, qm.PromptIDs)
 			}
 			want := qm.Ref.GeneratedIDs
-			var got []int
-			var text strings.Builder
-			_, err = e.Generate(context.Background(), engine.Request{Prompt: qm.Prompt, MaxTokens: len(want)},
-				func(tok engine.Token) error {
-					got = append(got, tok.ID)
-					text.WriteString(tok.Text)
-					return nil
-				})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(got, want) {
-				t.Errorf("greedy ids\n got %v\nwant %v", got, want)
-			}
-			if text.String() != qm.Ref.GeneratedText {
-				t.Errorf("text %q, llama.cpp %q", text.String(), qm.Ref.GeneratedText)
-			}
 
-			// Log-probabilities of the reference's top 5, by id, at each
-			// position of the reference's own sequence.
+			// One pass over the reference's own sequence: at each position
+			// the argmax must be llama.cpp's token (so greedy decoding
+			// reproduces its 24 tokens) and the log-probabilities of its
+			// top 5, by id, must be within tolerance.
 			tolLP, tolP := quantTolerance(qm.Name)
 			st := newState(e.m.cfg, e.ctxLen, 1)
 			defer st.pool.Close()
 			seq := append(slices.Clone(ids), want...)
 			var worstLP, worstP float64
+			var text strings.Builder
 			for pos := 0; pos < len(seq)-1; pos++ {
 				if err := e.m.forward(st, seq[pos], pos, pos >= len(ids)-1); err != nil {
 					t.Fatal(err)
@@ -113,7 +97,12 @@ func TestQuantizedAgainstLlamaCpp(t *testing.T) {
 				if pos < len(ids)-1 {
 					continue
 				}
-				p := qm.Ref.Positions[pos-len(ids)+1]
+				i := pos - len(ids) + 1
+				if got := argmax(st.logits); got != want[i] {
+					t.Fatalf("position %d: greedy picks %d, llama.cpp %d", i, got, want[i])
+				}
+				text.WriteString(e.Piece(seq[pos], want[i]))
+				p := qm.Ref.Positions[i]
 				if p.NearTie {
 					break
 				}
@@ -126,6 +115,9 @@ func TestQuantizedAgainstLlamaCpp(t *testing.T) {
 						t.Errorf("position %d token %d: logprob %.6f, llama.cpp %.6f (prob diff %.2g)", pos-len(ids)+1, c.ID, lp[c.ID], c.Logprob, dp)
 					}
 				}
+			}
+			if text.String() != qm.Ref.GeneratedText {
+				t.Errorf("text %q, llama.cpp %q", text.String(), qm.Ref.GeneratedText)
 			}
 			t.Logf("%s (%s): max |Δlogprob| %.3g, max |Δprob| %.3g", qm.Name, e.Info().Quantization, worstLP, worstP)
 		})
