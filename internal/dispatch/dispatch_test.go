@@ -15,6 +15,8 @@ import (
 	"github.com/peerllm/peerllm/internal/engine"
 	"github.com/peerllm/peerllm/internal/engine/benchengine"
 	"github.com/peerllm/peerllm/internal/engine/llama"
+	"github.com/peerllm/peerllm/internal/fabric"
+	"github.com/peerllm/peerllm/internal/registry"
 	"github.com/peerllm/peerllm/internal/testenv"
 )
 
@@ -54,8 +56,6 @@ func run(t testing.TB, ctx context.Context, d *dispatch.Dispatcher, req dispatch
 	t.Helper()
 	var r result
 	var b strings.Builder
-	t0 := time.Now()
-	defer func() { t.Logf("Generate took %v: %+v err %v", time.Since(t0), r.out, r.err) }()
 	r.out, r.err = d.Generate(ctx, req, func(dl dispatch.Delta) error {
 		if !utf8.ValidString(dl.Text) || dl.Tokens < 1 {
 			t.Errorf("bad delta %q (%d tokens)", dl.Text, dl.Tokens)
@@ -532,4 +532,41 @@ func (s slow) Generate(ctx context.Context, req engine.Request, emit func(engine
 		}
 		return emit(tok)
 	})
+}
+
+func TestHelloRefusedForSuspendedHost(t *testing.T) {
+	c := newCluster(t, testConfig())
+	ctx := context.Background()
+	h, secret, err := c.reg.AddHost(ctx, registry.HostSpec{Name: "s", Owner: "o"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello := func() fabric.HelloAck {
+		nc, err := fabric.ConnectHost(ctx, c.srv.URL(), h.ID, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		data, _ := fabric.Encode(&fabric.Hello{HostID: h.ID, Models: []fabric.ModelInfo{{Name: model, ContextLength: 100}}, Capacity: 1})
+		msg, err := nc.Request(fabric.HelloSubject(h.ID), data, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ack fabric.HelloAck
+		if err := fabric.Decode(msg.Data, &ack); err != nil {
+			t.Fatal(err)
+		}
+		return ack
+	}
+	if ack := hello(); !ack.OK || ack.HeartbeatEvery != testConfig().HeartbeatEvery {
+		t.Fatalf("active host: ack %+v", ack)
+	}
+	for _, reason := range []string{"safety:a", "safety:b"} {
+		if _, err := c.reg.Strike(ctx, h.ID, reason); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ack := hello(); ack.OK || !strings.Contains(ack.Error, "suspended") {
+		t.Fatalf("suspended host: ack %+v, want refusal", ack)
+	}
 }

@@ -128,6 +128,7 @@ type gen struct {
 	active     []*attempt
 	lastLeader *attempt
 	exclude    map[string]bool      // hosts that failed this request
+	soft       map[string]bool      // of those, hosts that only stalled or went silent: a last resort
 	ctxLimit   int                  // hosts with a context this small or smaller refused the request
 	fresh      int                  // attempts started after failures
 	noBackup   bool                 // no backup candidate this segment
@@ -150,7 +151,7 @@ func (d *Dispatcher) Generate(ctx context.Context, req Request, emit func(Delta)
 	defer d.m.inflight.Dec()
 	g := &gen{d: d, ctx: ctx, req: req, emit: emit, mode: req.Mode,
 		q:       &queue{signal: make(chan struct{}, 1)},
-		exclude: map[string]bool{}, cooldown: map[string]time.Time{}, t0: time.Now(),
+		exclude: map[string]bool{}, soft: map[string]bool{}, cooldown: map[string]time.Time{}, t0: time.Now(),
 		out: Outcome{HostTokens: map[string]int{}}}
 	if g.mode == "" {
 		g.mode = d.cfg.Mode
@@ -580,6 +581,7 @@ func (g *gen) fail(a *attempt, err error, countFailure bool) {
 		g.d.m.failovers.Inc()
 	}
 	g.exclude[a.hostID] = true
+	g.soft[a.hostID] = errors.Is(err, errStalled) || errors.Is(err, errHostDead)
 	g.d.log.Warn("host task failed", "request", g.req.ID, "host", a.hostID, "task", a.id, "role", a.role,
 		"at", a.end(), "err", err)
 	if countFailure {
@@ -714,9 +716,16 @@ func (g *gen) start(role, prefer string, segEnd int) (*attempt, error) {
 	d.mu.Lock()
 	var cands []router.Candidate
 	var hosts []*liveHost
+	// A host that stalled or went silent earlier in this request is taken
+	// again only when nothing else is left (it may have been a hiccup).
+	lastResort := false
+again:
 	for _, h := range d.hosts {
 		mi, ok := h.models[g.req.Model]
-		if !ok || !d.usable(h) || g.exclude[h.id] || busy[h.id] || (g.ctxLimit > 0 && mi.ContextLength <= g.ctxLimit) {
+		if !ok || !d.usable(h) || busy[h.id] || (g.ctxLimit > 0 && mi.ContextLength <= g.ctxLimit) {
+			continue
+		}
+		if g.exclude[h.id] && !(lastResort && g.soft[h.id]) {
 			continue
 		}
 		if until := g.cooldown[h.id]; until.After(now) {
@@ -730,6 +739,10 @@ func (g *gen) start(role, prefer string, segEnd int) (*attempt, error) {
 			TTFT: time.Duration(h.ttftMs * float64(time.Millisecond)), MsPerToken: h.msPerToken,
 			Successes: h.successes, Failures: h.failures, InFlight: h.inflight,
 			Capacity: h.capacity, RTT: h.rtt})
+	}
+	if len(hosts) == 0 && cooling.IsZero() && !lastResort && (role == "main" || role == "failover") {
+		lastResort = true
+		goto again
 	}
 	want := router.Want{Tokens: segEnd - g.commit, Region: d.cfg.Region, Tier: g.req.Tier}
 	idx := -1
