@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,34 +45,31 @@ func TestChaos(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel() // mostly waiting on throttled hosts
 			c := newCluster(t, 3, 40)
-			var once sync.Once
+			// The chaos happens from the consumer's read loop, once enough
+			// of the answer has arrived. A host is "busy" by its in-flight
+			// gauge; between two segments none may be, so an action that
+			// found nobody to break is retried on the next event.
 			broke := 0
 			killed := map[*testenv.Host]bool{}
-			var second sync.Once
+			kill := func() {
+				for _, h := range busyHosts(t, c.hosts) {
+					if !killed[h] {
+						killed[h] = true
+						h.Kill()
+						broke++
+						return
+					}
+				}
+			}
 			onText := func(text string) {
 				n := len(text)
-				if tc.act != nil && n > len(want)/4 {
-					once.Do(func() { broke = tc.act(t, c) })
-				}
-				if tc.act == nil {
-					// Kill one busy host at a quarter of the answer and
-					// another busy one at half.
-					kill := func() {
-						for _, h := range busyHosts(t, c.hosts) {
-							if !killed[h] {
-								killed[h] = true
-								h.Kill()
-								broke++
-								return
-							}
-						}
-					}
-					if n > len(want)/4 {
-						once.Do(kill)
-					}
-					if n > len(want)/2 {
-						second.Do(kill)
-					}
+				switch {
+				case tc.act != nil && broke == 0 && n > len(want)/4:
+					broke = tc.act(t, c)
+				case tc.act == nil && broke == 0 && n > len(want)/4:
+					kill()
+				case tc.act == nil && broke == 1 && n > len(want)/2:
+					kill()
 				}
 			}
 			body := map[string]any{"model": model, "prompt": *g.Prompt, "temperature": 0,

@@ -98,8 +98,11 @@ func metric(t *testing.T, h *testenv.Host, name string) float64 {
 	return v
 }
 
+// metricsClient times out, so a paused (SIGSTOP) host cannot hang a test.
+var metricsClient = &http.Client{Timeout: 2 * time.Second}
+
 func metricSum(url, name string) (float64, error) {
-	resp, err := http.Get(url)
+	resp, err := metricsClient.Get(url)
 	if err != nil {
 		return 0, err
 	}
