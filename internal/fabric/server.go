@@ -146,11 +146,12 @@ func (s *Server) Port() int { return s.ns.Addr().(*net.TCPAddr).Port }
 // subscribe anywhere). name shows up in server diagnostics. The connection is
 // closed by Close at the latest.
 //
-// It dials the server's own address over TCP: nats-server's in-process
-// connection is a synchronous net.Pipe, measured 17 times slower for token
-// streams (docs/HOSTLINK.md). With TLS it pins the server's own certificate;
-// only when that is not available (a GetCertificate callback) does it fall
-// back to the in-process connection.
+// It dials the server's own address over loopback TCP, like any client:
+// nats-server's in-process connection is a synchronous net.Pipe, which
+// streamed tokens 1.35x slower in BenchmarkStream (internal/agent; see
+// docs/HOSTLINK.md). With TLS it pins the server's own certificate; only when
+// that is not available (a GetCertificate callback) does it fall back to the
+// in-process connection.
 func (s *Server) Connect(name string, opts ...nats.Option) (*nats.Conn, error) {
 	base := []nats.Option{
 		nats.Name(name),
