@@ -23,9 +23,9 @@ var streetAfter = setOf(strings.Fields(`Street St St. Avenue Ave Ave. Road Rd Rd
 	Summit Throughway Trace Track Trafficway Tunnel Turnpike Underpass Union Unions Valley Valleys Via Viaduct View
 	Views Village Villages Ville Vista Walks Wall Ways Well Wells Gate End Drove Mead Chase Yard Wynd Parade Vale
 	Brae Grange Approach Paddock Lea Circuit Esplanade Promenade Quay Wharf Embankment Strasse Straße Str Gasse
-	Weg Platz Allee Gata Gatan Vej Katu Straat Laan`))
+	Weg Platz Allee Gata Gatan Vej Katu Straat Laan Terrasse Vei Veien Gate Plass Gade Vej`))
 
-var streetBefore = setOf(strings.Fields(`Via Viale Vicolo Piazza Piazzale Corso Largo Strada Contrada Rue Avenue Boulevard Chemin
+var streetBefore = setOf(strings.Fields(`Av Av. Avda. Via Viale Vicolo Piazza Piazzale Corso Largo Strada Contrada Rue Avenue Boulevard Chemin
 	Allée Impasse Place Quai Route Cours Calle Avenida Avda Carrer Camino Paseo Plaza Ronda Travesía Rua Rúa Praça
 	Travessa Estrada Largo Ulica ul. Aleja Al. Plac Utca Strada Bulevardul Calea Odos Rruga Sokak Cadde Caddesi Ulitsa
 	Praia Alameda Rambla Carretera Vía Piazzetta Salita Borgo Lungomare Rampa Avinguda Passeig Plaça Ruelle Sentier`))
@@ -81,9 +81,10 @@ func (g *gazetteer) scanAddresses(text string, toks []tok, out []span) []span {
 				j++
 			}
 			k, found := j, false
-			for k < len(toks) && k-j < 6 && toks[k].gap == " " && (toks[k].cap || toks[k].upper || particles[strings.ToLower(toks[k].w)] || streetBefore[capFirst(toks[k].w)]) {
+			for k < len(toks) && k-j < 6 && toks[k].gap == " " && (toks[k].cap || toks[k].upper || particles[strings.ToLower(toks[k].w)] ||
+				streetBefore[capFirst(toks[k].w)] || streetAfter[capFirst(toks[k].w)] || streetAbbrev[toks[k].w]) {
 				w := toks[k].w
-				if streetAfter[w] || streetBefore[capFirst(w)] || isStreetCompound(w) {
+				if streetAfter[capFirst(w)] || streetBefore[capFirst(w)] || isStreetCompound(w) || streetAbbrev[w] {
 					found = true
 				}
 				k++
@@ -99,8 +100,11 @@ func (g *gazetteer) scanAddresses(text string, toks []tok, out []span) []span {
 			if found && k > j {
 				start, streetEnd, score = toks[i].s, toks[k-1].e, 0.85+score
 				// A trailing house number after the street name ("Koskikatu 25").
-				if k < len(toks) && isHouseNumber(toks[k]) && toks[k].gap == " " {
+				if k < len(toks) && isHouseNumber(toks[k]) && (toks[k].gap == " " || (toks[k].gap == ". " && streetAbbrev[toks[k-1].w])) {
 					streetEnd = toks[k].e
+					if strings.HasPrefix(text[streetEnd:], ".") && streetAbbrev[toks[k-1].w] {
+						streetEnd++ // Hungarian "u. 12."
+					}
 					k++
 				}
 				i = k - 1
@@ -121,7 +125,7 @@ func (g *gazetteer) scanAddresses(text string, toks []tok, out []span) []span {
 		if start < 0 {
 			continue
 		}
-		end := extendAddress(text, toks, i+1, streetEnd)
+		end := g.extendAddress(text, toks, i+1, streetEnd)
 		if strings.Contains(strings.ToLower(text[max(0, start-24):start]), "address") {
 			score += 0.1
 		}
@@ -144,12 +148,15 @@ func capFirst(w string) string {
 // extendAddress extends an address over the unit, city, region, country
 // and postcode that follow it, on the same line or the next lines. It stops
 // at the first word that reads as ordinary prose.
-func extendAddress(text string, toks []tok, k, end int) int {
+func (g *gazetteer) extendAddress(text string, toks []tok, k, end int) int {
 	lines := 0
 	for k < len(toks) && lines < 5 {
 		t := toks[k]
 		gap := t.gap
-		if strings.Count(gap, "\n") > 1 || len(gap) > 12 || strings.ContainsAny(gap, ".;!?()\"+") && !strings.HasPrefix(gap, ". ") && gap != "." {
+		if strings.Count(gap, "\n") == 2 && len(gap) <= 6 && g.countryLine(toks, k) {
+			gap = "\n" // a blank line before the country and postcode line
+		}
+		if strings.Count(gap, "\n") > 1 || len(gap) > 12 || strings.ContainsAny(gap, ".;!?()\"+") && !(strings.HasPrefix(gap, ".") && strings.Trim(gap[1:], " \n,") == "" && !strings.Contains(gap, ",")) {
 			break
 		}
 		if t.num && (phoneLike(text, t.e) || strings.Count(t.w, "-") >= 2) {
@@ -202,4 +209,121 @@ func phoneLike(text string, i int) bool {
 		return true
 	}
 	return false
+}
+
+// countryLine reports a line starting at token k that holds a country
+// and/or a postcode, and nothing else.
+func (g *gazetteer) countryLine(toks []tok, k int) bool {
+	words := 0
+	for j := k; j < len(toks) && (j == k || !strings.Contains(toks[j].gap, "\n")); j++ {
+		t := toks[j]
+		words++
+		if words > 4 {
+			return false
+		}
+		if t.num {
+			continue
+		}
+		if sc, ok := g.places[t.w]; ok && sc <= 0.4 {
+			continue
+		}
+		if j+1 < len(toks) && toks[j+1].gap == " " {
+			if sc, ok := g.places[t.w+" "+toks[j+1].w]; ok && sc <= 0.4 {
+				j++
+				continue
+			}
+		}
+		return false
+	}
+	return words > 0
+}
+
+// scanPostal finds addresses that have no street: US military addresses
+// ("PSC 1437, Box 3833\nAPO AA 66791", "USNS Møller\nFPO AA 85844"),
+// post-office boxes, and postcodes after a label ("ZIP: 8592").
+func scanPostal(text string, out []span) []span {
+	lt := strings.ToLower(text)
+	for _, m := range []string{"apo ", "fpo ", "dpo "} {
+		off := 0
+		for {
+			k := strings.Index(lt[off:], m)
+			if k < 0 {
+				break
+			}
+			i := off + k
+			off = i + 4
+			if i > 0 && isAlnum(lt[i-1]) || i+12 > len(lt) {
+				continue
+			}
+			st := lt[i+4 : i+6]
+			if (st != "aa" && st != "ae" && st != "ap") || lt[i+6] != ' ' || !allDigits(lt[i+7:i+12]) {
+				continue
+			}
+			end := i + 12
+			start := i
+			// The line before: "PSC 1437, Box 3833", "Unit 1009 Box 0219", "USNS Møller".
+			ls := strings.LastIndexByte(lt[:i], '\n') + 1
+			from, to := ls, i // the search area: the same line before APO...
+			if strings.TrimSpace(lt[ls:i]) == "" && ls > 0 {
+				from, to = strings.LastIndexByte(lt[:ls-1], '\n')+1, ls-1 // ...or the line before
+			}
+			for _, pre := range []string{"psc ", "unit ", "cmr ", "usns ", "usnv ", "uss ", "uscgc "} {
+				if k := strings.LastIndex(lt[from:to], pre); k >= 0 && (from+k == 0 || !isAlnum(lt[from+k-1])) {
+					start = from + k
+					break
+				}
+			}
+			out = append(out, span{StreetAddress, start, end, 0.9})
+		}
+	}
+	for _, lab := range []string{"zip:", "zip code:", "postcode:", "postal code:", "post code:", "plz:"} {
+		off := 0
+		for {
+			k := strings.Index(lt[off:], lab)
+			if k < 0 {
+				break
+			}
+			i := off + k + len(lab)
+			off = i
+			for i < len(text) && text[i] == ' ' {
+				i++
+			}
+			e := i
+			for e < len(text) && (isAlnum(text[e]) || (text[e] == ' ' || text[e] == '-') && e+1 < len(text) && isAlnum(text[e+1]) && e-i < 8) {
+				e++
+			}
+			if e-i >= 3 && e-i <= 10 && countDigits(text[i:e]) >= 2 {
+				out = append(out, span{StreetAddress, i, e, 0.85})
+			}
+		}
+	}
+	for _, m := range []string{"p.o. box ", "po box ", "p. o. box ", "postfach "} {
+		off := 0
+		for {
+			k := strings.Index(lt[off:], m)
+			if k < 0 {
+				break
+			}
+			i := off + k
+			e := i + len(m)
+			off = e
+			d := e
+			for d < len(text) && isDigit(text[d]) {
+				d++
+			}
+			if d > e {
+				out = append(out, span{StreetAddress, i, d, 0.8})
+			}
+		}
+	}
+	return out
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return len(s) > 0
 }

@@ -88,6 +88,12 @@ func TestRecognizers(t *testing.T) {
 		{"org in signature", "Alma Jensen\nImedicare\n91215 Harjukuja 54\nSEINÄJOKI", privacy.Organization, "Imedicare"},
 		{"street us", "I live at 1600 Pennsylvania Avenue, Washington", privacy.StreetAddress, "1600 Pennsylvania Avenue, Washington"},
 		{"street europe", "The bus station is on Villacher Strasse 89", privacy.StreetAddress, "Villacher Strasse 89"},
+		{"military address", "Please send it to PSC 1437, Box 3833\nAPO AA 66791 today", privacy.StreetAddress, "PSC 1437, Box 3833\nAPO AA 66791"},
+		{"ship address", "Our offices are at USNS Møller\nFPO AA 85844", privacy.StreetAddress, "USNS Møller\nFPO AA 85844"},
+		{"zip label", "ZIP: 8592", privacy.StreetAddress, "8592"},
+		{"po box", "write to P.O. Box 255 please", privacy.StreetAddress, "P.O. Box 255"},
+		{"hungarian", "808 Kálmán Imre u. 12.\n Apt. 762\n Zalakaros\n Hungary 06554", privacy.StreetAddress, "808 Kálmán Imre u. 12.\n Apt. 762\n Zalakaros\n Hungary 06554"},
+		{"blank line before country", "20789 Allika 46\n Suite 501\n Riisa\n\n Estonia 62488", privacy.StreetAddress, "20789 Allika 46\n Suite 501\n Riisa\n\n Estonia 62488"},
 		{"street compound", "Wohnt in der Hauptstraße 5", privacy.StreetAddress, "Hauptstraße 5"},
 	}
 	for _, c := range cases {

@@ -23,6 +23,7 @@ func (s *Scanner) scanStructured(text string, out []span) []span {
 	out = scanPEM(text, out)
 	out = scanDOBWords(text, out)
 	out = scanNINO(text, out)
+	out = scanPostal(text, out)
 	return out
 }
 
