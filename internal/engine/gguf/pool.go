@@ -3,6 +3,7 @@ package gguf
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // parallelMin is the number of weight elements below which MatVec runs on the
@@ -22,8 +23,9 @@ type Pool struct {
 	exited  sync.WaitGroup // one count per live worker
 	job     job
 	closed  bool
-	round   bool      // round activations like ggml before the dot product
-	scratch []float32 // rounded activations; grows, never shrinks
+	round   bool         // round activations like ggml before the dot product
+	scratch []float32    // rounded activations; grows, never shrinks
+	next    atomic.Int64 // first row not yet claimed in the current job
 }
 
 // job is the MatVec in flight, written before workers are signalled.
@@ -32,7 +34,7 @@ type job struct {
 	w        []byte
 	rowBytes int
 	rows     int
-	parts    int
+	chunk    int // rows claimed at a time in a parallel job
 	n        int // input vectors
 	x, out   []float32
 }
@@ -45,7 +47,7 @@ func NewPool(threads int) *Pool {
 	for i := range p.start {
 		p.start[i] = make(chan struct{})
 		p.exited.Add(1)
-		go p.worker(i+1, p.start[i])
+		go p.worker(p.start[i])
 	}
 	return p
 }
@@ -64,17 +66,30 @@ func (p *Pool) Threads() int {
 	return p.threads
 }
 
-func (p *Pool) worker(part int, start <-chan struct{}) {
+func (p *Pool) worker(start <-chan struct{}) {
 	defer p.exited.Done()
 	for range start {
-		p.job.run(part)
+		p.claim()
 		p.done.Done()
 	}
 }
 
-// run computes the rows of part i of the job.
-func (j *job) run(i int) {
-	lo, hi := j.rows*i/j.parts, j.rows*(i+1)/j.parts
+// claim computes chunks of the current job's rows until none are left.
+// Claiming small chunks rather than splitting the rows evenly up front keeps
+// every thread busy when one of them is slowed by other work on the machine.
+func (p *Pool) claim() {
+	j := &p.job
+	for {
+		lo := int(p.next.Add(int64(j.chunk))) - j.chunk
+		if lo >= j.rows {
+			return
+		}
+		j.run(lo, min(lo+j.chunk, j.rows))
+	}
+}
+
+// run computes rows lo to hi of the job.
+func (j *job) run(lo, hi int) {
 	cols := len(j.x) / j.n
 	for r := lo; r < hi; r++ {
 		row := j.w[r*j.rowBytes : (r+1)*j.rowBytes]
@@ -129,10 +144,10 @@ func (p *Pool) MatMul(t Type, w []byte, rows, cols int, x []float32, n int, out 
 	if rows < 0 || n < 1 || len(x) != n*cols || len(out) < n*rows || len(w) < rows*rb {
 		panic(fmt.Sprintf("gguf: MatVec %s %dx%d by %d vectors: have %d weight bytes, %d inputs, %d outputs", t, rows, cols, n, len(w), len(x), len(out)))
 	}
-	j := job{kern: kern, w: w, rowBytes: rb, rows: rows, parts: 1, n: n, x: x, out: out}
+	j := job{kern: kern, w: w, rowBytes: rb, rows: rows, n: n, x: x, out: out}
 	rounding := p != nil && p.round && DotType(t) != TypeF32
 	if !rounding && (p == nil || p.threads == 1 || rows*cols*n < parallelMin || rows < 2) {
-		j.run(0)
+		j.run(0, rows)
 		return
 	}
 	p.mu.Lock()
@@ -149,17 +164,19 @@ func (p *Pool) MatMul(t Type, w []byte, rows, cols int, x []float32, n int, out 
 			panic(err.Error())
 		}
 		if p.threads == 1 || rows*cols*n < parallelMin || rows < 2 {
-			j.run(0)
+			j.run(0, rows)
 			return
 		}
 	}
-	j.parts = min(p.threads, rows)
+	workers := min(p.threads, rows) - 1
+	j.chunk = max(1, rows/(8*(workers+1)))
 	p.job = j
-	p.done.Add(j.parts - 1)
-	for i := 1; i < j.parts; i++ {
-		p.start[i-1] <- struct{}{}
+	p.next.Store(0)
+	p.done.Add(workers)
+	for i := range workers {
+		p.start[i] <- struct{}{}
 	}
-	p.job.run(0)
+	p.claim()
 	p.done.Wait()
 	p.job = job{} // drop references to the caller's slices
 }
