@@ -25,9 +25,9 @@ type labelled struct {
 	text   string
 }
 
-func readTricky(t *testing.T) []labelled {
+func readTricky(t *testing.T, path string) []labelled {
 	t.Helper()
-	f, err := os.Open("testdata/tricky.tsv")
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,34 +48,47 @@ func readTricky(t *testing.T) []labelled {
 	return out
 }
 
-// TestTricky runs our own held-out sentences (not in the training seeds):
-// harmless text that sounds dangerous and plainly harmful requests. A few
-// misses are tolerated and reported, because this measures generalisation;
-// the bounds are the targets (recall ≥ 0.95 on harmful requests,
-// false positives ≤ 0.10 on scary-but-safe prompts).
+// TestTricky runs our own tricky sentences (not in the training seeds):
+// harmless text that sounds dangerous and plainly harmful requests.
+// testdata/tricky.tsv was used while writing the rules; testdata/holdout.tsv
+// was written later and never used to tune anything. A few misses are
+// tolerated and logged, because these measure generalisation; the bounds
+// are below the targets (recall ≥ 0.95 on harmful requests, false
+// positives ≤ 0.10 on scary-but-safe prompts) so the test guards against
+// regressions without being a tuning target.
 func TestTricky(t *testing.T) {
 	c := newClassifier(t)
-	var tp, fn, fp, tn int
-	for _, l := range readTricky(t) {
-		v := c.Classify(l.text)
-		switch {
-		case l.unsafe && v.Flagged:
-			tp++
-		case l.unsafe:
-			fn++
-			t.Logf("missed harmful: %q (scores %v)", l.text, top(v))
-		case v.Flagged:
-			fp++
-			t.Logf("false positive: %q (tripped %v)", l.text, v.Tripped)
-		default:
-			tn++
-		}
-	}
-	recall := float64(tp) / float64(tp+fn)
-	fpr := float64(fp) / float64(fp+tn)
-	t.Logf("tricky set: recall %.2f (%d/%d), false-positive rate %.2f (%d/%d)", recall, tp, tp+fn, fpr, fp, fp+tn)
-	if recall < 0.9 || fpr > 0.1 {
-		t.Errorf("tricky set: recall %.2f (want ≥ 0.90), false-positive rate %.2f (want ≤ 0.10)", recall, fpr)
+	for _, set := range []struct {
+		file              string
+		minRecall, maxFPR float64
+	}{
+		{"testdata/tricky.tsv", 0.9, 0.1},
+		{"testdata/holdout.tsv", 0.8, 0.15},
+	} {
+		t.Run(set.file, func(t *testing.T) {
+			var tp, fn, fp, tn int
+			for _, l := range readTricky(t, set.file) {
+				v := c.Classify(l.text)
+				switch {
+				case l.unsafe && v.Flagged:
+					tp++
+				case l.unsafe:
+					fn++
+					t.Logf("missed harmful: %q (scores %v)", l.text, top(v))
+				case v.Flagged:
+					fp++
+					t.Logf("false positive: %q (tripped %v)", l.text, v.Tripped)
+				default:
+					tn++
+				}
+			}
+			recall := float64(tp) / float64(tp+fn)
+			fpr := float64(fp) / float64(fp+tn)
+			t.Logf("%s: recall %.2f (%d/%d), false-positive rate %.2f (%d/%d)", set.file, recall, tp, tp+fn, fpr, fp, fp+tn)
+			if recall < set.minRecall || fpr > set.maxFPR {
+				t.Errorf("recall %.2f (want ≥ %.2f), false-positive rate %.2f (want ≤ %.2f)", recall, set.minRecall, fpr, set.maxFPR)
+			}
+		})
 	}
 }
 

@@ -223,10 +223,6 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 // bigrams over stems, character 4-grams over the normalised words (values
 // scaled so the n-gram vector has unit length whatever the text's length),
 // and rule features from rs.
-var charExtra = false
-var useChar = true
-var noRules = false
-
 func featurize(fs []feature, d *doc, rs *ruleSummary, mask uint32) []feature {
 	fs = fs[:0]
 	n := d.words()
@@ -253,20 +249,11 @@ func featurize(fs []feature, d *doc, rs *ruleSummary, mask uint32) []feature {
 		}
 		return uint64(buf[i])
 	}
-	for i := -1; useChar && i+3 <= len(buf); i++ {
+	for i := -1; i+3 <= len(buf); i++ {
 		g := get(i) | get(i+1)<<8 | get(i+2)<<16 | get(i+3)<<24
 		fs = append(fs, feature{uint32(mix(g^nsChar)) & mask, v, false})
-		if charExtra {
-			g5 := g | get(i+4)<<32
-			fs = append(fs, feature{uint32(mix(g5^nsChar^0x55)) & mask, v, false})
-			g3 := g & 0xffffff
-			fs = append(fs, feature{uint32(mix(g3^nsChar^0x33)) & mask, v, false})
-		}
 	}
 	// Rule features.
-	if noRules {
-		return fs
-	}
 	rule := func(a, b uint64) {
 		fs = append(fs, feature{uint32(mix(nsRule^(a*0x9e3779b1+b+1))) & mask, 1, true})
 	}

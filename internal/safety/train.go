@@ -42,9 +42,9 @@ func Train(ex []Example, o TrainOptions) ([]byte, error) {
 	return m.marshal()
 }
 
-var ruleL2 = 0.01
-
-var priorInTraining = 0.0
+// ruleL2 scales the L2 penalty for rule features: there are few of them and
+// they carry general signals, so they may grow larger than n-gram weights.
+const ruleL2 = 0.01
 
 func train(ex []Example, o TrainOptions) (*model, error) {
 	if len(ex) == 0 {
@@ -68,14 +68,12 @@ func train(ex []Example, o TrainOptions) (*model, error) {
 	m := newModel(o.Bits)
 	lex := compileLexicon()
 	feats := make([][]feature, len(ex))
-	priors := make([][numHeads]float32, len(ex))
 	var s scratch
 	for i, e := range ex {
 		normalize(&s.d, e.Text)
 		s.ents = scan(lex, &s.d, &s.rs, s.ents)
 		s.fs = featurize(s.fs, &s.d, &s.rs, m.mask)
 		feats[i] = append([]feature(nil), s.fs...)
-		priors[i] = prior(&s.rs)
 	}
 	rng := rand.New(rand.NewPCG(o.Seed, 0x5afe))
 	for h, name := range heads {
@@ -115,7 +113,7 @@ func train(ex []Example, o TrainOptions) (*model, error) {
 			rng.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
 			for _, k := range order {
 				fs := feats[idx[k]]
-				z := bias + priorInTraining*float64(priors[idx[k]][h])
+				z := bias // the fixed priors are added at inference only
 				for _, f := range fs {
 					z += float64(f.val) * w[f.idx]
 				}
