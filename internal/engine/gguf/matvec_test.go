@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -277,5 +278,49 @@ func TestPoolCloseStopsWorkers(t *testing.T) {
 			t.Fatalf("%d goroutines after Close, %d before", runtime.NumGoroutine(), before)
 		}
 		runtime.Gosched()
+	}
+}
+
+// TestPoolConcurrentCallers runs large and small products from several
+// goroutines on one Pool; every result must match a single-threaded run.
+func TestPoolConcurrentCallers(t *testing.T) {
+	r := rand.New(rand.NewPCG(25, 26))
+	p := gguf.NewPool(2)
+	defer p.Close()
+	type tc struct {
+		rows, cols int
+		w          []byte
+		x, want    []float32
+	}
+	var cases []tc
+	for _, s := range [][2]int{{300, 256}, {8, 256}, {200, 512}} {
+		c := tc{rows: s[0], cols: s[1], w: randomWeights(r, gguf.TypeQ4_K, s[0]*s[1]), x: randomVector(r, s[1])}
+		c.want = make([]float32, c.rows)
+		(*gguf.Pool)(nil).MatVec(gguf.TypeQ4_K, c.w, c.rows, c.cols, c.x, c.want)
+		cases = append(cases, c)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 4)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				c := cases[(g+i)%len(cases)]
+				out := make([]float32, c.rows)
+				p.MatVec(gguf.TypeQ4_K, c.w, c.rows, c.cols, c.x, out)
+				for k := range out {
+					if out[k] != c.want[k] {
+						errs <- fmt.Sprintf("goroutine %d: %dx%d row %d: %v, want %v", g, c.rows, c.cols, k, out[k], c.want[k])
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }

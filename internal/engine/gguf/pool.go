@@ -12,9 +12,10 @@ import (
 const parallelMin = 1 << 15
 
 // Pool runs matrix-vector products on a fixed set of worker goroutines it
-// owns. NewPool starts them; Close stops them and waits. MatVec calls on one
-// Pool are serialized; use one Pool per concurrently running model.
-// A nil *Pool is valid and computes on the calling goroutine.
+// owns. NewPool starts them; Close stops them and waits. Concurrent calls are
+// safe, but the parallel ones on one Pool run one at a time, so give each
+// concurrently running sequence its own Pool. A nil *Pool is valid and
+// computes on the calling goroutine.
 type Pool struct {
 	threads int
 	mu      sync.Mutex // held for a whole MatVec
