@@ -321,7 +321,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	for _, s := range subs {
 		_ = s.Unsubscribe()
 	}
-	if runErr == nil {
+	if runErr == nil && nc.IsConnected() {
 		a.publishHeartbeat(nc) // InFlight 0, Draining: the orchestrator can forget us
 		_ = nc.FlushTimeout(5 * time.Second)
 	}
@@ -409,8 +409,10 @@ func (a *Agent) hello(ctx context.Context, nc *nats.Conn) (fabric.HelloAck, erro
 	return ack, nil
 }
 
-// heartbeat is the agent's current load.
-func (a *Agent) heartbeat() fabric.Heartbeat {
+// heartbeat is the agent's current load. TokensPerSec is the rate since the
+// previous periodic heartbeat; advance starts the next period (a ping's
+// answer does not).
+func (a *Agent) heartbeat(advance bool) fabric.Heartbeat {
 	now := time.Now()
 	tokens := a.tokens.Load()
 	a.rateMu.Lock()
@@ -418,8 +420,14 @@ func (a *Agent) heartbeat() fabric.Heartbeat {
 	if dt := now.Sub(a.rateAt).Seconds(); dt > 0 {
 		rate = float64(tokens-a.rateTokens) / dt
 	}
-	a.rateTokens, a.rateAt = tokens, now
+	if advance {
+		a.rateTokens, a.rateAt = tokens, now
+	}
 	a.rateMu.Unlock()
+	cpu := a.cpu.lastUtil()
+	if advance {
+		cpu = a.cpu.util()
+	}
 	a.mu.Lock()
 	inFlight, draining := len(a.running), a.draining
 	a.mu.Unlock()
@@ -429,14 +437,14 @@ func (a *Agent) heartbeat() fabric.Heartbeat {
 		InFlight:       inFlight,
 		Capacity:       a.cfg.Capacity,
 		TokensPerSec:   rate,
-		CPUUtil:        a.cpu.util(),
+		CPUUtil:        cpu,
 		Draining:       draining,
 		TasksCancelled: a.cancelled.Load(),
 	}
 }
 
 func (a *Agent) publishHeartbeat(nc *nats.Conn) {
-	b, err := fabric.Encode(a.heartbeat())
+	b, err := fabric.Encode(a.heartbeat(true))
 	if err != nil {
 		return
 	}
@@ -470,7 +478,7 @@ func (a *Agent) onControl(nc *nats.Conn, m *nats.Msg) {
 		a.drainOnce.Do(func() { close(a.drainReq) })
 	case "ping":
 		if m.Reply != "" {
-			if b, err := fabric.Encode(a.heartbeat()); err == nil {
+			if b, err := fabric.Encode(a.heartbeat(false)); err == nil {
 				_ = m.Respond(b)
 			}
 		}

@@ -45,6 +45,14 @@ type cpuMeter struct {
 	mu         sync.Mutex
 	path       string
 	busy, idle uint64
+	last       float64
+}
+
+// lastUtil is the utilisation the latest util call returned.
+func (m *cpuMeter) lastUtil() float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.last
 }
 
 // util returns the utilisation (0..1) since the previous call; the first
@@ -63,9 +71,10 @@ func (m *cpuMeter) util() float64 {
 	}
 	db, di := busy-prevBusy, idle-prevIdle
 	if db+di == 0 {
-		return 0
+		return m.last
 	}
-	return float64(db) / float64(db+di)
+	m.last = float64(db) / float64(db+di)
+	return m.last
 }
 
 func readCPU(path string) (busy, idle uint64, ok bool) {
