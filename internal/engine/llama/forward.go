@@ -139,9 +139,6 @@ func (m *model) forward(s *state, token, pos int, wantLogits bool) error {
 		s.sin[i] = float32(math.Sin(float64(val)))
 	}
 	kvDim := c.kvDim()
-	hd := c.headDim
-	group := c.heads / c.kvHeads
-	scale := float32(math.Sqrt(float64(hd)))
 	for l := range m.w.layers {
 		ly := &m.w.layers[l]
 		rmsnorm(s.xb, s.x, ly.attnNorm, c.eps)
@@ -153,13 +150,6 @@ func (m *model) forward(s *state, token, pos int, wantLogits bool) error {
 		m.rope(s, s.q, c.heads)
 		m.rope(s, kc, c.kvHeads)
 
-		keys, vals := s.keys[l][:(pos+1)*kvDim], s.vals[l][:(pos+1)*kvDim]
-		heads := func(from, to int, att []float32) {
-			for h := from; h < to; h++ {
-				off := (h / group) * hd
-				attention(s.q[h*hd:(h+1)*hd], keys[off:], vals[off:], kvDim, att[:pos+1], s.xb[h*hd:(h+1)*hd], scale)
-			}
-		}
 		if n := len(s.atts); n > 1 && (pos+1)*c.dim >= s.parMin {
 			// Long contexts: heads in parallel, each group with its own
 			// score buffer. Per-head arithmetic is unchanged, so results
@@ -167,15 +157,15 @@ func (m *model) forward(s *state, token, pos int, wantLogits bool) error {
 			var wg sync.WaitGroup
 			for g := 1; g < n; g++ {
 				wg.Add(1)
-				go func() {
+				go func(l, from, to int) {
 					defer wg.Done()
-					heads(c.heads*g/n, c.heads*(g+1)/n, s.atts[g])
-				}()
+					m.attendHeads(s, l, pos, from, to, s.atts[g])
+				}(l, c.heads*g/n, c.heads*(g+1)/n)
 			}
-			heads(0, c.heads/n, s.atts[0])
+			m.attendHeads(s, l, pos, 0, c.heads/n, s.atts[0])
 			wg.Wait()
 		} else {
-			heads(0, c.heads, s.atts[0])
+			m.attendHeads(s, l, pos, 0, c.heads, s.atts[0])
 		}
 		s.matvec(ly.wo, s.xb, s.xb2)
 		for i := range s.x {
@@ -200,6 +190,20 @@ func (m *model) forward(s *state, token, pos int, wantLogits bool) error {
 	rmsnorm(s.x, s.x, m.w.outNorm, c.eps)
 	s.matvec(m.w.output, s.x, s.logits)
 	return nil
+}
+
+// attendHeads runs attention for heads [from, to) of layer l at pos,
+// writing each head's output into s.xb; att is a scratch score buffer.
+func (m *model) attendHeads(s *state, l, pos, from, to int, att []float32) {
+	c := m.cfg
+	kvDim, hd := c.kvDim(), c.headDim
+	group := c.heads / c.kvHeads
+	scale := float32(math.Sqrt(float64(hd)))
+	keys, vals := s.keys[l][:(pos+1)*kvDim], s.vals[l][:(pos+1)*kvDim]
+	for h := from; h < to; h++ {
+		off := (h / group) * hd
+		attention(s.q[h*hd:(h+1)*hd], keys[off:], vals[off:], kvDim, att[:pos+1], s.xb[h*hd:(h+1)*hd], scale)
+	}
 }
 
 // attention computes one head: scores of q against each position's key

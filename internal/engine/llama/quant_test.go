@@ -170,3 +170,26 @@ func TestParallelAttentionIdentical(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardDoesNotAllocate: a decoding step allocates nothing once the KV
+// cache has room (the benchmark's 5,000 tok/s target depends on it).
+func TestForwardDoesNotAllocate(t *testing.T) {
+	e, err := Load(filepath.Join(testenv.ModelsDir(t), "stories260K.bin"), Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	st := newState(e.m.cfg, e.ctxLen, 1)
+	defer st.pool.Close()
+	st.reserve(e.m.cfg, e.ctxLen)
+	pos := 0
+	allocs := testing.AllocsPerRun(50, func() {
+		if err := e.m.forward(st, 403, pos, true); err != nil {
+			t.Fatal(err)
+		}
+		pos++
+	})
+	if allocs != 0 {
+		t.Errorf("forward allocates %v times per token", allocs)
+	}
+}
