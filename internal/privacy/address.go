@@ -241,8 +241,7 @@ func (g *gazetteer) countryLine(toks []tok, k int) bool {
 // scanPostal finds addresses that have no street: US military addresses
 // ("PSC 1437, Box 3833\nAPO AA 66791", "USNS Møller\nFPO AA 85844"),
 // post-office boxes, and postcodes after a label ("ZIP: 8592").
-func scanPostal(text string, out []span) []span {
-	lt := strings.ToLower(text)
+func scanPostal(text, lt string, out []span) []span {
 	for _, m := range []string{"apo ", "fpo ", "dpo "} {
 		off := 0
 		for {

@@ -44,13 +44,26 @@ func scanKeyValues(text string, out []span) []span {
 		for j < len(text) && isKeyChar(text[j]) && j-i < 32 {
 			j++
 		}
-		key := strings.ToLower(strings.Trim(text[i:j], "-_"))
-		if k := strings.LastIndexAny(key, "_-"); k >= 0 {
-			if _, ok := keyRules[key]; !ok {
-				key = key[k+1:] // db_password, x-api-key → password, key...
+		raw := strings.Trim(text[i:j], "-_")
+		if len(raw) < 3 || len(raw) > 32 {
+			i = j
+			continue
+		}
+		var buf [32]byte
+		for k := 0; k < len(raw); k++ {
+			buf[k] = lower(raw[k])
+		}
+		lk := buf[:len(raw)]
+		rule, ok := keyRules[string(lk)] // no allocation for a map lookup
+		if !ok {
+			if k := strings.LastIndexAny(raw, "_-"); k >= 0 {
+				rule, ok = keyRules[string(lk[k+1:])] // db_password, x-api-key → password, key
 			}
 		}
-		rule, ok := keyRules[key]
+		key := ""
+		if ok {
+			key = string(lk)
+		}
 		if !ok || (i > 0 && isAlnum(text[i-1])) {
 			i = j
 			continue
@@ -69,7 +82,7 @@ func scanKeyValues(text string, out []span) []span {
 		} else if !rule.colon && strings.HasPrefix(strings.ToLower(text[v:]), "is ") {
 			sep = true
 			v += 3
-		} else if key == "bearer" && v > j {
+		} else if strings.HasSuffix(key, "bearer") && v > j {
 			sep = true
 		}
 		if !sep {
@@ -191,8 +204,7 @@ var months = []string{"january", "february", "march", "april", "may", "june", "j
 
 // scanDOBWords finds dates with month names after a birth marker:
 // "born on 3 March 1985", "DOB: March 3rd, 1985".
-func scanDOBWords(text string, out []span) []span {
-	lt := strings.ToLower(text)
+func scanDOBWords(text, lt string, out []span) []span {
 	for _, w := range []string{"born", "birth", "dob", "birthday", "d.o.b"} {
 		off := 0
 		for {

@@ -21,9 +21,13 @@ func (s *Scanner) scanStructured(text string, out []span) []span {
 	out = scanKeyValues(text, out)
 	out = scanPaths(text, out)
 	out = scanPEM(text, out)
-	out = scanDOBWords(text, out)
+	lt := strings.ToLower(text) // byte offsets match for ASCII markers; non-ASCII folding may shift, so callers check bounds
+	if len(lt) != len(text) {
+		lt = asciiLower(text)
+	}
+	out = scanDOBWords(text, lt, out)
 	out = scanNINO(text, out)
-	out = scanPostal(text, out)
+	out = scanPostal(text, lt, out)
 	return out
 }
 
@@ -109,6 +113,15 @@ func scanEmails(text string, out []span) []span {
 		out = append(out, span{Email, i, j, 0.95})
 		off = j
 	}
+}
+
+// asciiLower lower-cases ASCII letters only, keeping byte offsets.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		b[i] = lower(c)
+	}
+	return string(b)
 }
 
 func allAlpha(s string) bool {
