@@ -130,6 +130,7 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 	}
 	var sent lexEntry
 	sentPerson := false
+	defuseUntil := -1
 	const harm = 1<<lxThreat | 1<<lxViolence | 1<<lxWeapon | 1<<lxDrug | 1<<lxHack | 1<<lxFraud | 1<<lxSelfHarm | 1<<lxSexExplicit | 1<<lxSlur | 1<<lxDehuman | 1<<lxPrivacy | 1<<lxDisinfo | 1<<lxMalice
 	const defuse = 1<<lxFiction | 1<<lxDiscuss | 1<<lxSafety
 	flushSent := func() {
@@ -184,7 +185,7 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 			here |= ents[3*i+k]
 		}
 		if here&(1<<lxHomonymVerb) != 0 {
-			// A harmless object within the next three words defuses the verb.
+			// A harmless object within the next four words defuses the verb.
 			benign := false
 			for j := i + 1; j <= i+4 && j < n && !benign; j++ {
 				for k := 0; k < 3; k++ {
@@ -196,7 +197,11 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 			if benign {
 				here &^= harmfulOnUse
 				rs.benignUse++
+				defuseUntil = i + 6
 			}
+		} else if i <= defuseUntil {
+			// The clause of a defused verb ("carve a turkey with a knife").
+			here &^= 1<<lxWeapon | 1<<lxViolence
 		}
 		if here&(1<<lxViolence|1<<lxThreat) != 0 {
 			// A violent act aimed at a person within the next four words.

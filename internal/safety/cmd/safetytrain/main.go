@@ -37,11 +37,21 @@ func run() error {
 	epochs := flag.Int("epochs", 25, "training epochs")
 	rate := flag.Float64("rate", 0.3, "AdaGrad learning rate")
 	l2 := flag.Float64("l2", 1e-5, "L2 penalty")
+	only := flag.String("only", "", "train and cross-validate only on examples whose source starts with this (experiments)")
 	flag.Parse()
 
 	ex, err := loadAll(*evaldata, *seeds)
 	if err != nil {
 		return err
+	}
+	if *only != "" {
+		var keep []safety.Example
+		for _, e := range ex {
+			if strings.HasPrefix(e.Source, *only) {
+				keep = append(keep, e)
+			}
+		}
+		ex = keep
 	}
 	opts := safety.TrainOptions{Bits: *bits, Epochs: *epochs, Rate: *rate, L2: *l2}
 	if *folds > 1 {
