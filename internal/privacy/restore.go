@@ -14,7 +14,11 @@ import (
 // It replaces each stand-in the Session issued, matched case-insensitively
 // on word boundaries (so "ALEX CARTER" and "alex carter" are restored, and
 // "Alexander" is not touched), and each word of a surrogate person name on
-// its own ("Alex" → "John" when "Alex Carter" stood for "John Smith").
+// its own ("Alex" → "John" when "Alex Carter" stood for "John Smith"). A
+// single-word name stand-in is restored only when it starts with a capital
+// ("Alex", "ALEX"), so an ordinary lower-case word is never taken for it;
+// surrogate name words are also chosen among words that are not frequent
+// English words.
 // Possessives ("Alex Carter's") need nothing special: the stand-in is
 // replaced and "'s" follows. An all-capitals match is restored in capitals.
 //
@@ -35,6 +39,7 @@ type restorePat struct {
 	from         string // the stand-in as issued
 	to           string
 	wordL, wordR bool // needs a word boundary on that side
+	capOnly      bool // a single name word: restored only when written with a capital
 }
 
 // NewRestorer snapshots the mapping as it is now: call it after the last
@@ -42,17 +47,29 @@ type restorePat struct {
 func (ss *Session) NewRestorer() *Restorer {
 	ss.mu.Lock()
 	m := make(map[string]string, len(ss.rev)+len(ss.nameRev))
+	capOnly := map[string]bool{}
 	for k, v := range ss.nameRev {
 		m[k] = v
+		capOnly[k] = true
 	}
 	for k, v := range ss.rev {
 		m[k] = v
+		if !strings.ContainsAny(k, " .@[") {
+			capOnly[k] = capOnly[k] || isCapitalised(k)
+		} else {
+			capOnly[k] = false
+		}
 	}
 	ss.mu.Unlock()
-	return newRestorer(m)
+	return newRestorer(m, capOnly)
 }
 
-func newRestorer(m map[string]string) *Restorer {
+func isCapitalised(s string) bool {
+	r, _ := utf8.DecodeRuneInString(s)
+	return unicode.IsUpper(r)
+}
+
+func newRestorer(m map[string]string, capOnly map[string]bool) *Restorer {
 	r := &Restorer{}
 	for from, to := range m {
 		if from == "" || from == to {
@@ -60,7 +77,7 @@ func newRestorer(m map[string]string) *Restorer {
 		}
 		fr, _ := utf8.DecodeRuneInString(from)
 		lr, _ := utf8.DecodeLastRuneInString(from)
-		r.pats = append(r.pats, restorePat{from: from, to: to, wordL: isWordRune(fr), wordR: isWordRune(lr)})
+		r.pats = append(r.pats, restorePat{from: from, to: to, wordL: isWordRune(fr), wordR: isWordRune(lr), capOnly: capOnly[from]})
 		r.first[lower(from[0])] = true
 		r.first[upperByte(from[0])] = true
 		r.maxLen = max(r.maxLen, len(from))
@@ -184,7 +201,7 @@ func (r *Restorer) matchAt(p string, i int, final bool) (matchResult, string, in
 			continue
 		}
 		got := rest[:n]
-		if !strings.EqualFold(got, pt.from) {
+		if !strings.EqualFold(got, pt.from) || (pt.capOnly && got[0] >= 'a' && got[0] <= 'z') {
 			continue
 		}
 		if pt.wordR {

@@ -74,15 +74,19 @@ func (ss *Session) anonymize(text string, extra []span) (string, []Entity) {
 }
 
 // addKnownNames adds words of names mapped earlier in the session that the
-// scanner did not flag in this text.
+// scanner did not flag in this text. It also adds any word that is a
+// stand-in word issued earlier: a later message that really mentions "Alex"
+// after "John" became "Alex" would otherwise be restored as "John", so the
+// real "Alex" gets a stand-in of its own.
 func (ss *Session) addKnownNames(text string, spans []span) []span {
-	if len(ss.nameTok) == 0 {
+	if len(ss.nameTok) == 0 && len(ss.used) == 0 {
 		return spans
 	}
 	var extra []span
 	k := 0
 	for _, t := range tokenize(text) {
-		if _, ok := ss.nameTok[t.w]; !ok {
+		_, known := ss.nameTok[t.w]
+		if !known && !ss.used[strings.ToLower(t.w)] {
 			continue
 		}
 		for k < len(spans) && spans[k].end <= t.s {
@@ -154,7 +158,7 @@ func (ss *Session) pick(typ string, gen func(n int) string) string {
 	for tries := 0; tries < 1000; tries++ {
 		n := ss.count[typ]
 		ss.count[typ]++
-		if v := gen(n); ss.free(v) {
+		if v := gen(n); v != "" && ss.free(v) {
 			return v
 		}
 	}

@@ -120,6 +120,7 @@ func TestRestoreVariants(t *testing.T) {
 		{"upper case", "DEAR " + strings.ToUpper(full), "DEAR JOHN SMITH"},
 		{"lower case", "dear " + strings.ToLower(full), "dear John Smith"},
 		{"inside a longer word untouched", first + "ander", first + "ander"},
+		{"lower-case single word untouched", "the " + strings.ToLower(first) + " tool", "the " + strings.ToLower(first) + " tool"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -186,5 +187,26 @@ func TestRestorerReleasesPlainText(t *testing.T) {
 	}
 	if r.Pending() != 0 {
 		t.Fatalf("held %d bytes of plain text", r.Pending())
+	}
+}
+
+func TestLaterMessageMentionsAStandIn(t *testing.T) {
+	s := newScanner(t, privacy.Config{})
+	ss := s.NewSession()
+	a1 := ss.Anonymize("Please email John about the invoice.")
+	standIn := firstPersonStandIn(ss, "John")
+	if standIn == "" || !strings.Contains(a1, standIn) {
+		t.Fatalf("no stand-in for John in %q", a1)
+	}
+	// The user really mentions the stand-in's name later, in lower case so
+	// the scanner alone would not flag it.
+	m2 := "also cc " + strings.ToLower(standIn) + " from accounting."
+	a2 := ss.Anonymize(m2)
+	if strings.Contains(strings.ToLower(a2), strings.ToLower(standIn)) {
+		t.Fatalf("a real mention of %q must get its own stand-in: %q", standIn, a2)
+	}
+	r := ss.NewRestorer()
+	if got := r.Write(a1+" "+a2) + r.Flush(); got != "Please email John about the invoice. "+m2 {
+		t.Fatalf("restored %q", got)
 	}
 }

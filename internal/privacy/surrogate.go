@@ -170,6 +170,9 @@ func (ss *Session) personSurrogate(orig string) string {
 			if n >= len(list) {
 				v += strings.Repeat("e", n/len(list))
 			}
+			if ss.sc.gz.common[strings.ToLower(v)] {
+				return "" // "Drew", "Lane": an ordinary word would be restored by mistake
+			}
 			return v
 		})
 		ss.used[strings.ToLower(v)] = true
