@@ -435,3 +435,60 @@ func TestAdmin(t *testing.T) {
 		t.Fatalf("revoke unknown: %d", r.StatusCode)
 	}
 }
+
+func TestStreamingChoices(t *testing.T) {
+	e := newEnv(t)
+	seeds := make(chan uint64, 3)
+	e.backend.generate = func(ctx context.Context, req httpapi.GenRequest, emit func(httpapi.Delta) error) (httpapi.GenOutcome, error) {
+		seeds <- req.Engine.Sampling.Seed
+		return pieces("Once", " upon", " a", " time")(ctx, req, emit)
+	}
+	resp := e.post(t, "/v1/chat/completions", e.key, `{"model":"tiny","messages":[{"role":"user","content":"hi"}],"stream":true,"n":3,"temperature":0.7}`)
+	evs := events(t, resp)
+	if evs[len(evs)-1] != "[DONE]" {
+		t.Fatalf("last event %q", evs[len(evs)-1])
+	}
+	texts := map[int]string{}
+	roles := map[int]int{}
+	finishes := map[int]string{}
+	for _, ev := range evs[:len(evs)-1] {
+		var c struct {
+			Choices []struct {
+				Index int `json:"index"`
+				Delta struct {
+					Role    string `json:"role"`
+					Content string `json:"content"`
+				} `json:"delta"`
+				FinishReason *string `json:"finish_reason"`
+			} `json:"choices"`
+		}
+		if err := json.Unmarshal([]byte(ev), &c); err != nil || len(c.Choices) != 1 {
+			t.Fatalf("event %s: %v", ev, err)
+		}
+		ch := c.Choices[0]
+		if ch.Delta.Role != "" {
+			roles[ch.Index]++
+		}
+		if _, done := finishes[ch.Index]; done {
+			t.Fatalf("choice %d has events after its finish", ch.Index)
+		}
+		texts[ch.Index] += ch.Delta.Content
+		if ch.FinishReason != nil {
+			finishes[ch.Index] = *ch.FinishReason
+		}
+	}
+	for i := 0; i < 3; i++ {
+		if texts[i] != "Once upon a time" || roles[i] != 1 || finishes[i] != "length" {
+			t.Fatalf("choice %d: text %q roles %d finish %q", i, texts[i], roles[i], finishes[i])
+		}
+	}
+	// Each choice samples with its own seed.
+	close(seeds)
+	seen := map[uint64]bool{}
+	for s := range seeds {
+		seen[s] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("seeds %v, want 3 different", seen)
+	}
+}
