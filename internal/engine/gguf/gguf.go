@@ -33,6 +33,11 @@ const MaxDims = 4
 // cannot exhaust the stack.
 const maxNesting = 32
 
+// maxNestedElems bounds the elements of all arrays of arrays in a file: each
+// takes 12 bytes on disk but about ten times that in memory, and real files
+// (llama.cpp writes none) need few.
+const maxNestedElems = 1 << 20
+
 // File is a parsed GGUF file. Tensor data slices point into the memory the
 // file was parsed from (the mapping, for Open); they are invalid after Close.
 // Metadata values own their memory and stay valid. A File is safe for
@@ -237,8 +242,8 @@ func parse(data []byte) (*File, error) {
 		return nil, err
 	}
 
-	f.KV = make([]KV, 0, nKV)
-	f.kvIndex = make(map[string]int, nKV)
+	f.KV = make([]KV, 0, prealloc(nKV, 1024))
+	f.kvIndex = make(map[string]int, prealloc(nKV, 1024))
 	for i := range nKV {
 		key, err := r.str(fmt.Sprintf("metadata key %d", i))
 		if err != nil {
@@ -270,9 +275,9 @@ func parse(data []byte) (*File, error) {
 		f.Alignment = a
 	}
 
-	f.Tensors = make([]TensorInfo, 0, nTensors)
-	f.tensorIndex = make(map[string]int, nTensors)
-	sizes := make([]uint64, 0, nTensors)
+	f.Tensors = make([]TensorInfo, 0, prealloc(nTensors, 4096))
+	f.tensorIndex = make(map[string]int, prealloc(nTensors, 4096))
+	sizes := make([]uint64, 0, prealloc(nTensors, 4096))
 	for i := range nTensors {
 		t, n, err := r.tensorInfo(i)
 		if err != nil {
@@ -316,8 +321,19 @@ func parse(data []byte) (*File, error) {
 // reader decodes little-endian GGUF fields, checking every length against the
 // bytes that remain.
 type reader struct {
-	b   []byte
-	off int
+	b      []byte
+	off    int
+	nested uint64 // elements of arrays of arrays so far
+}
+
+// prealloc bounds the capacity reserved for a count read from the file.
+// Slices grow by append beyond it, so memory follows the bytes actually
+// parsed, not a number a hostile file claims.
+func prealloc(n uint64, limit int) int {
+	if n > uint64(limit) {
+		return limit
+	}
+	return int(n)
 }
 
 func (r *reader) remaining() uint64 { return uint64(len(r.b) - r.off) }
@@ -411,21 +427,28 @@ func (r *reader) array(depth int) (Value, error) {
 		if err := r.fits(n, 8, "string array length"); err != nil {
 			return Value{}, err
 		}
-		v.strs = make([]string, n)
-		for i := range v.strs {
-			if v.strs[i], err = r.str(fmt.Sprintf("array element %d", i)); err != nil {
-				return Value{}, err
+		v.strs = make([]string, 0, prealloc(n, 4096))
+		for i := range n {
+			s, err := r.str("string array element")
+			if err != nil {
+				return Value{}, fmt.Errorf("array element %d: %w", i, err)
 			}
+			v.strs = append(v.strs, s)
 		}
 	case elem == ValueArray:
 		if err := r.fits(n, 12, "nested array length"); err != nil {
 			return Value{}, err
 		}
-		v.arrs = make([]Value, n)
-		for i := range v.arrs {
-			if v.arrs[i], err = r.array(depth + 1); err != nil {
+		if r.nested += n; r.nested > maxNestedElems {
+			return Value{}, fmt.Errorf("more than %d elements in arrays of arrays", maxNestedElems)
+		}
+		v.arrs = make([]Value, 0, prealloc(n, 1024))
+		for range n {
+			a, err := r.array(depth + 1)
+			if err != nil {
 				return Value{}, err
 			}
+			v.arrs = append(v.arrs, a)
 		}
 	case elem.size() > 0:
 		sz := uint64(elem.size())

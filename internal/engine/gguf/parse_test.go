@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -361,4 +362,86 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestParseAllocationBounded gives counts that fit the file's size but not
+// its content: parsing must fail having allocated about as much as the
+// content it read, not what the counts claim.
+func TestParseAllocationBounded(t *testing.T) {
+	const size = 4 << 20
+	pad := func(e *enc) []byte {
+		e.Write(make([]byte, size-e.Len()))
+		return e.Bytes()
+	}
+	header := func(nTensors, nKV uint64) *enc {
+		var e enc
+		e.WriteString("GGUF")
+		e.u32(3)
+		e.u64(nTensors)
+		e.u64(nKV)
+		return &e
+	}
+	cases := map[string][]byte{
+		"kv count": func() []byte {
+			e := header(0, (size-100)/13)
+			e.str("k")
+			e.u32(99) // unknown value type
+			return pad(e)
+		}(),
+		"tensor count": func() []byte {
+			e := header((size-100)/32, 0)
+			e.str("t")
+			e.u32(9) // too many dimensions
+			return pad(e)
+		}(),
+		"string array": func() []byte {
+			e := header(0, 1)
+			e.str("k")
+			e.u32(9)
+			e.u32(8)
+			e.u64(size / 8 / 2)
+			e.u64(1 << 40) // first string is impossible
+			return pad(e)
+		}(),
+		"nested array": func() []byte {
+			e := header(0, 1)
+			e.str("k")
+			e.u32(9)
+			e.u32(9)
+			e.u64(size / 12 / 2)
+			e.u32(99) // first element has an unknown type
+			return pad(e)
+		}(),
+	}
+	for name, data := range cases {
+		t.Run(name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err := gguf.Parse(data)
+			runtime.ReadMemStats(&after)
+			if err == nil {
+				t.Fatal("parsed")
+			}
+			if n := after.TotalAlloc - before.TotalAlloc; n > size/4 {
+				t.Errorf("allocated %d bytes for a %d-byte file that fails at once: %v", n, size, err)
+			}
+		})
+	}
+}
+
+// TestParseNestedBudget rejects a file with more than 2^20 elements in
+// arrays of arrays, each of which would cost ~100 bytes of memory.
+func TestParseNestedBudget(t *testing.T) {
+	const n = 1<<20 + 1
+	spec := fileSpec{version: 3, kvs: []kvEnc{{"k", 9, func(e *enc) {
+		e.u32(9)
+		e.u64(n)
+		for range n {
+			e.u32(0)
+			e.u64(0)
+		}
+	}}}}
+	if _, err := gguf.Parse(spec.bytes()); err == nil || !strings.Contains(err.Error(), "more than 1048576 elements in arrays of arrays") {
+		t.Fatalf("error %v", err)
+	}
 }
