@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -568,5 +569,57 @@ func TestHelloRefusedForSuspendedHost(t *testing.T) {
 	}
 	if ack := hello(); ack.OK || !strings.Contains(ack.Error, "suspended") {
 		t.Fatalf("suspended host: ack %+v, want refusal", ack)
+	}
+}
+
+// TestBudgetEndsInsideACharacter cuts answers at every length, including in
+// the middle of characters made of two byte tokens: the consumer gets the
+// uninterrupted run's text up to the last complete character.
+func TestBudgetEndsInsideACharacter(t *testing.T) {
+	c := newCluster(t, testConfig())
+	opts := benchengine.Options{Multibyte: true}
+	c.addHost("a", "alice", bench(opts))
+	c.addHost("b", "bob", bench(opts))
+	cuts := 0
+	for n := 1; n <= 40; n++ {
+		req := greedy("multibyte budget", n)
+		want := reference(t, req, opts)
+		if !utf8.ValidString(want) {
+			cuts++
+		}
+		for !utf8.ValidString(want) {
+			want = want[:len(want)-1]
+		}
+		r := run(t, context.Background(), c.d, dispatch.Request{Model: model, Engine: req, Mode: dispatch.ModeParallel}, nil)
+		if r.err != nil || r.text != want || r.out.FinishReason != "length" {
+			t.Fatalf("max tokens %d: %q, %+v, %v; want %q", n, r.text, r.out, r.err, want)
+		}
+	}
+	if cuts == 0 {
+		t.Fatal("no budget ended inside a character: the test exercises nothing")
+	}
+}
+
+// TestAnswerFillsTheContext lets answers run until the context is full, at
+// several context sizes so the end falls inside a segment and on its edge.
+func TestAnswerFillsTheContext(t *testing.T) {
+	c := newCluster(t, testConfig())
+	for _, ctxLen := range []int{20, 21, 36, 52, 53} {
+		opts := benchengine.Options{ContextLength: ctxLen}
+		opts.Model = fmt.Sprintf("ctx%d", ctxLen)
+		c.addHost(opts.Model, "alice", map[string]engine.Engine{opts.Model: benchengine.New(opts)})
+		req := greedy("fill", 0)
+		var want strings.Builder
+		res, err := benchengine.New(opts).Generate(context.Background(), req, func(tok engine.Token) error {
+			want.WriteString(tok.Text)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := run(t, context.Background(), c.d, dispatch.Request{Model: opts.Model, Engine: req, Mode: dispatch.ModeOff}, nil)
+		if r.err != nil || r.text != want.String() || r.out.FinishReason != res.FinishReason {
+			t.Fatalf("context %d: %q %+v %v; want %q (%s)", ctxLen, r.text, r.out, r.err, want.String(), res.FinishReason)
+		}
 	}
 }

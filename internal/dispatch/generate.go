@@ -51,6 +51,9 @@ var (
 	errStalled  = errors.New("host stalled")
 	errDiverged = errors.New("host output diverged from the delivered stream")
 	errProtocol = errors.New("host broke the chunk protocol")
+	// errContextFull ends a generation that filled the context after
+	// producing tokens: finish reason "length", not an error.
+	errContextFull = errors.New("context full")
 )
 
 // event is a chunk or a failure for one attempt, queued for the request's
@@ -211,6 +214,12 @@ func (g *gen) run() error {
 	segSize := d.cfg.SegmentTokens
 	var mainHost, backupHost string
 	for {
+		if mt := req.Engine.MaxTokens; mt > 0 && len(g.ids) >= mt {
+			// The budget ended inside a multibyte character: its pieces
+			// are dropped, as an uninterrupted run's would be unprintable.
+			g.out.FinishReason = "length"
+			return nil
+		}
 		g.ids, g.from = g.ids[:g.commit], g.from[:g.commit]
 		segMax := segSize
 		if mt := req.Engine.MaxTokens; mt > 0 {
@@ -333,7 +342,9 @@ func (g *gen) segment(segEnd int, mainHost, backupHost *string) (string, error) 
 		case <-timer.C:
 		}
 		for _, ev := range g.q.take() {
-			if err := g.handle(ev); err != nil {
+			if err := g.handle(ev); errors.Is(err, errContextFull) {
+				return "length", nil
+			} else if err != nil {
 				return "", err
 			}
 		}
@@ -513,6 +524,10 @@ func (g *gen) hostError(a *attempt, c *fabric.Chunk) error {
 		g.d.mu.Unlock()
 		g.fail(a, err, false)
 		if len(g.active) == 0 && !g.anyFits() {
+			if g.commit > 0 {
+				// The answer has filled the context: a normal end.
+				return errContextFull
+			}
 			return fmt.Errorf("%w: on every host", ErrContextLength)
 		}
 	case "overloaded":
