@@ -8,8 +8,9 @@ import (
 
 // parallelMin is the number of weight elements below which MatVec runs on the
 // calling goroutine: waking workers costs microseconds, more than a small
-// matrix takes (stories260K's 64-wide layers are far below it).
-const parallelMin = 1 << 15
+// matrix takes (stories260K's 64-wide layers are far below it). It is a
+// variable only so a benchmark can measure the handoff; nothing changes it.
+var parallelMin = 1 << 15
 
 // Pool runs matrix-vector products on a fixed set of worker goroutines it
 // owns. NewPool starts them; Close stops them and waits. Concurrent calls are
