@@ -26,6 +26,9 @@ func evalPrivacy(ctx context.Context, args []string, stdout io.Writer) error {
 	var th thresholds
 	fs.Var(&th, "min-score", "per-type threshold TYPE=SCORE (repeatable)")
 	misses := fs.Int("misses", 0, "also print up to N missed labels and N false detections to stderr (evaluation data only)")
+	llmURL := fs.String("llm-url", "", "also run the LLM sanitizer on this operator-trusted OpenAI-compatible API root (e.g. http://10.0.0.5:8000/v1)")
+	llmModel := fs.String("llm-model", "", "model name for --llm-url")
+	llmKeyEnv := fs.String("llm-key-env", "", "name of the environment variable holding the API key for --llm-url")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -54,7 +57,16 @@ func evalPrivacy(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep := privacy.Evaluate(sc, sel)
+	var rep privacy.EvalReport
+	if *llmURL != "" {
+		l := &privacy.LLMSanitizer{BaseURL: *llmURL, Model: *llmModel}
+		if *llmKeyEnv != "" {
+			l.APIKey = os.Getenv(*llmKeyEnv)
+		}
+		rep = privacy.EvaluateWith(sc, sel, func(text string) ([]privacy.Entity, error) { return l.Detect(ctx, text) })
+	} else {
+		rep = privacy.Evaluate(sc, sel)
+	}
 	if *misses > 0 {
 		printMisses(sc, sel, *misses)
 	}
@@ -78,6 +90,9 @@ func evalPrivacy(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "ordinary words hidden: %d of %d (%.2f%%)\n", rep.OrdinaryHidden, rep.OrdinaryWords, 100*rep.OrdinaryShare)
+	if *llmURL != "" {
+		fmt.Fprintf(stdout, "sanitizer failures (scored on the scanner alone): %d\n", rep.SecondFailures)
+	}
 	return nil
 }
 

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/peerllm/peerllm/internal/privacy"
@@ -90,5 +94,51 @@ func TestEvalPrivacyDevData(t *testing.T) {
 	var txt bytes.Buffer
 	if err := evalPrivacy(context.Background(), []string{"--data", data, "--split", "holdout"}, &txt); err != nil || !strings.Contains(txt.String(), "ordinary words hidden") {
 		t.Fatalf("table output: %v\n%s", err, txt.String())
+	}
+}
+
+// TestEvalPrivacyWithSanitizer runs the evaluation with the LLM sanitizer
+// against a labelled test double of an operator's OpenAI-compatible server
+// that knows one name the scanner cannot find.
+func TestEvalPrivacyWithSanitizer(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "d.json")
+	recs := `[{"full_text":"zqx vrbl signed it","spans":[{"entity_type":"PERSON","entity_value":"zqx vrbl","start_position":0,"end_position":8}]},
+	{"full_text":"nothing here","spans":[]}]`
+	if err := os.WriteFile(data, []byte(recs), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if r.Header.Get("Authorization") != "Bearer sekrit" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		content := `{"entities":[{"type":"PERSON","text":"zqx vrbl"}]}`
+		_ = json.NewEncoder(w).Encode(map[string]any{"choices": []any{map[string]any{"message": map[string]any{"role": "assistant", "content": content}}}})
+	}))
+	defer srv.Close()
+	t.Setenv("TEST_SANITIZER_KEY", "sekrit")
+	run := func(extra ...string) privacy.EvalReport {
+		var out bytes.Buffer
+		if err := evalPrivacy(context.Background(), append([]string{"--data", data, "--json"}, extra...), &out); err != nil {
+			t.Fatal(err)
+		}
+		var rep privacy.EvalReport
+		if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	if rep := run(); rep.Overall.OverlapR != 0 {
+		t.Fatalf("the scanner alone should miss the lower-case name: %+v", rep.Overall)
+	}
+	rep := run("--llm-url", srv.URL, "--llm-model", "m", "--llm-key-env", "TEST_SANITIZER_KEY")
+	if rep.Overall.OverlapR != 1 || rep.SecondFailures != 0 || calls.Load() != 2 {
+		t.Fatalf("with the sanitizer: %+v failures %d calls %d", rep.Overall, rep.SecondFailures, calls.Load())
+	}
+	if rep := run("--llm-url", srv.URL, "--llm-model", "m"); rep.SecondFailures != 2 {
+		t.Fatalf("without the key every call fails: %d", rep.SecondFailures)
 	}
 }

@@ -79,6 +79,7 @@ type EvalReport struct {
 	OrdinaryWords  int         `json:"ordinary_words"`
 	OrdinaryHidden int         `json:"ordinary_hidden"`
 	OrdinaryShare  float64     `json:"ordinary_hidden_share"`
+	SecondFailures int         `json:"second_detector_failures,omitempty"`
 }
 
 // Evaluate scans every record and scores the detections against the labels.
@@ -91,6 +92,13 @@ type EvalReport struct {
 // (runs of letters or digits) that overlap no label of any type; the share
 // hidden is those overlapping a detection.
 func Evaluate(s *Scanner, recs []EvalRecord) EvalReport {
+	return EvaluateWith(s, recs, nil)
+}
+
+// EvaluateWith is Evaluate with a second detector (a Sanitizer's Detect)
+// whose detections are merged into the scanner's; a record on which it
+// fails is scored on the scanner alone and counted in SecondFailures.
+func EvaluateWith(s *Scanner, recs []EvalRecord, second func(text string) ([]Entity, error)) EvalReport {
 	by := map[string]*TypeScore{}
 	get := func(t string) *TypeScore {
 		if by[t] == nil {
@@ -102,6 +110,13 @@ func Evaluate(s *Scanner, recs []EvalRecord) EvalReport {
 	for _, rec := range recs {
 		rep.Records++
 		ents := s.Scan(rec.FullText)
+		if second != nil {
+			extra, err := second(rec.FullText)
+			if err != nil {
+				rep.SecondFailures++
+			}
+			ents = s.ScanWith(rec.FullText, extra)
+		}
 		var gold, ignored []EvalSpan
 		for _, g := range rec.Spans {
 			if t, ok := EvalTypeMap[g.EntityType]; ok {

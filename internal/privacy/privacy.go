@@ -174,6 +174,17 @@ func (s *Scanner) Scan(text string) []Entity {
 	return toEntities(text, spans)
 }
 
+// ScanWith is Scan with extra detections (from a Sanitizer, offsets in code
+// points) merged in by the same overlap rule. Extra detections are not
+// subject to the thresholds.
+func (s *Scanner) ScanWith(text string, extra []Entity) []Entity {
+	spans := s.scan(text)
+	if ex := entitiesToSpans(text, extra); len(ex) > 0 {
+		spans = resolve(append(spans, ex...))
+	}
+	return toEntities(text, spans)
+}
+
 // scan returns the resolved detections in byte offsets, sorted by start.
 func (s *Scanner) scan(text string) []span {
 	fm, folded := foldText(text)
