@@ -165,9 +165,9 @@ func (ss *Session) pick(typ string, gen func(n int) string) string {
 	return fmt.Sprintf("[%s_%d]", typ, ss.count[typ])
 }
 
-// RestoreMap returns a copy of the stand-in → original mapping, for the
-// request path's own checks and tests. Do not log it.
-func (ss *Session) RestoreMap() map[string]string {
+// restoreMap returns a copy of the stand-in → original mapping (tests only;
+// the mapping is never exported from the package).
+func (ss *Session) restoreMap() map[string]string {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	m := make(map[string]string, len(ss.rev)+len(ss.nameRev))
