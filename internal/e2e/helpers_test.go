@@ -77,11 +77,6 @@ func newCluster(t *testing.T, n int, tps float64, serveArgs ...string) *cluster 
 	for i := 0; i < n; i++ {
 		c.hosts = append(c.hosts, o.StartHost(t, testenv.HostOptions{
 			Name: fmt.Sprintf("h%d", i+1), Owner: fmt.Sprintf("owner%d", i+1), Region: regions[i%len(regions)], Throttle: tps,
-			// Two slots: the dispatcher counts a host's in-flight tasks as
-			// the larger of its own count and the last heartbeat's, so a
-			// one-slot host looks full for up to a heartbeat after a
-			// segment ends (reported to the dispatch owner).
-			Capacity: 2,
 		}))
 	}
 	o.WaitHosts(t, c.key, model, n)
