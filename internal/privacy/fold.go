@@ -39,14 +39,14 @@ type foldMap struct {
 // foldText returns the folded text, or ok=false when folding changes
 // nothing (the common case, which costs one pass over the bytes).
 func foldText(text string) (foldMap, bool) {
-	ascii := true
+	plain := true
 	for i := 0; i < len(text); i++ {
-		if text[i] >= 0x80 {
-			ascii = false
+		if text[i] >= 0x80 || (text[i] == '<' && tagLen(text[i:]) > 0) {
+			plain = false
 			break
 		}
 	}
-	if ascii {
+	if plain {
 		return foldMap{}, false
 	}
 	changed := false
@@ -60,6 +60,15 @@ func foldText(text string) (foldMap, bool) {
 			wordStart = i
 		}
 		out := r
+		if r == '<' {
+			if n := tagLen(text[i:]); n > 0 {
+				// An HTML tag inside text ("4111 <b>1111</b>..."): gone from
+				// the scanning copy, so it cannot split an identifier.
+				changed = true
+				i += n
+				continue
+			}
+		}
 		switch {
 		case invisible(r):
 			changed = true
@@ -89,6 +98,33 @@ func foldText(text string) (foldMap, bool) {
 		return foldMap{}, false
 	}
 	return foldMap{folded: string(buf), starts: starts, ends: ends}, true
+}
+
+// tagLen returns the length of an HTML tag at the start of s ("<b>",
+// "</span>", "<a href=...>"), 0 if there is none.
+func tagLen(s string) int {
+	i := 1
+	if i < len(s) && s[i] == '/' {
+		i++
+	}
+	if i >= len(s) || !isAlpha(s[i]) {
+		return 0
+	}
+	for i < len(s) && (isAlnum(s[i]) || s[i] == '-') {
+		i++
+	}
+	for j := i; j < len(s) && j < i+80; j++ {
+		switch s[j] {
+		case '>':
+			if j > i && s[i] != ' ' && s[i] != '/' {
+				return 0 // "<bold>" is a tag; "<b&c>" is not
+			}
+			return j + 1
+		case '<', '\n':
+			return 0
+		}
+	}
+	return 0
 }
 
 // mixedWord reports whether the word starting at i contains an ASCII letter

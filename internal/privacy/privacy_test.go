@@ -193,8 +193,18 @@ func TestMarkupAndConfusables(t *testing.T) {
 			}
 		})
 	}
-	// Markup inside an identifier breaks it into pieces that are no longer
-	// valid on their own; defined behaviour is no panic and no false merge.
+	// HTML tags inside an identifier are ignored for scanning; the whole
+	// identifier, tags included, is reported.
+	for _, c := range []struct{ text, typ, want string }{
+		{"card 4111 <b>1111</b> 1111 1111 ok", privacy.CreditCard, "4111 <b>1111</b> 1111 1111"},
+		{"mail jane@exa<span class=\"x\">mple</span>.org", privacy.Email, "jane@exa<span class=\"x\">mple</span>.org"},
+	} {
+		if got := found(s.Scan(c.text), c.typ); len(got) != 1 || got[0] != c.want {
+			t.Errorf("Scan(%q) %s = %q, want %q", c.text, c.typ, got, c.want)
+		}
+	}
+	// Other markup inside an identifier (markdown emphasis) breaks it into
+	// pieces judged on their own; defined behaviour is no panic and no false merge.
 	// Confusable letters (Cyrillic а in an email) leave the ASCII rest
 	// detected, so at most the confusable letter stays.
 	for _, text := range []string{"jane@exa<b>mple.org", "аlice@example.org", "４１１１ １１１１ １１１１ １１１１", strings.Repeat("\u200b", 10) + "bob@example.org"} {
