@@ -58,6 +58,10 @@ func badRequest(code, format string, a ...any) *Error {
 // errorFor is the one place that maps an error to what the consumer sees.
 // The returned Error's Message never carries internal error text.
 func errorFor(err error, promptParam string) *Error {
+	var param any // JSON null unless the caller names the prompt parameter
+	if promptParam != "" {
+		param = promptParam
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e
@@ -72,7 +76,7 @@ func errorFor(err error, promptParam string) *Error {
 		if code == "" {
 			code = "content_policy_violation"
 		}
-		status, typ, param := refusal.Status, "invalid_request_error", any(promptParam)
+		status, typ := refusal.Status, "invalid_request_error"
 		if status == 0 {
 			status = http.StatusBadRequest
 		}
@@ -87,7 +91,7 @@ func errorFor(err error, promptParam string) *Error {
 	case errors.Is(err, ErrModelNotFound):
 		return &Error{Status: http.StatusNotFound, Type: "invalid_request_error", Param: "model", Code: "model_not_found", Message: "The model does not exist or no host serves it. GET /v1/models lists the models served now."}
 	case errors.Is(err, ErrContextLength):
-		return &Error{Status: http.StatusBadRequest, Type: "invalid_request_error", Param: promptParam, Code: "context_length_exceeded", Message: "The prompt is longer than the context window of every host serving this model."}
+		return &Error{Status: http.StatusBadRequest, Type: "invalid_request_error", Param: param, Code: "context_length_exceeded", Message: "The prompt is longer than the context window of every host serving this model."}
 	case errors.Is(err, ErrOverloaded):
 		return &Error{Status: http.StatusTooManyRequests, Type: "rate_limit_error", Code: "overloaded", Message: "Every host serving this model is busy. Retry after the time in Retry-After.", RetryAfter: 2}
 	case errors.Is(err, ErrNoHost):
