@@ -8,8 +8,9 @@ import (
 	"github.com/peerllm/peerllm/internal/engine/gguf"
 )
 
-// BenchmarkMatVec reports weight bytes read per second (MB/s) for a
-// 1024×2048 matrix of each format, on one and two threads.
+// BenchmarkMatVec reports weight bytes read per second (MB/s), wall and CPU
+// time per weight for a 1024×2048 matrix of each format, on one and two
+// threads.
 func BenchmarkMatVec(b *testing.B) {
 	const rows, cols = 1024, 2048
 	r := rand.New(rand.NewPCG(11, 12))
@@ -22,10 +23,15 @@ func BenchmarkMatVec(b *testing.B) {
 				p := gguf.NewPool(threads)
 				defer p.Close()
 				b.SetBytes(int64(len(w)))
+				cpu0 := cpuTime()
 				for b.Loop() {
 					p.MatVec(typ, w, rows, cols, x, out)
 				}
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(rows*cols), "ns/weight")
+				weights := float64(b.N) * rows * cols
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/weights, "ns/weight")
+				// CPU time summed over threads: robust to waiting for a core
+				// on a shared machine, and shows the cost of parallelism.
+				b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/weights, "cpu-ns/weight")
 			})
 		}
 	}
