@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -49,6 +50,7 @@ type orch struct {
 	nc      *nats.Conn
 	secrets map[string]string // host id → secret hash
 	hellos  chan fabric.Hello
+	refuse  atomic.Int32 // refuse this many more Hellos
 	mu      sync.Mutex
 	hbs     []fabric.Heartbeat
 }
@@ -78,6 +80,9 @@ func newOrch(t testing.TB, listen string, hosts map[string]string) *orch {
 		ack := fabric.HelloAck{OK: err == nil, HeartbeatEvery: 20 * time.Millisecond}
 		if err != nil {
 			ack.Error = err.Error()
+		}
+		if o.refuse.Add(-1) >= 0 {
+			ack = fabric.HelloAck{Error: "not now"}
 		}
 		b, _ := fabric.Encode(ack)
 		_ = m.Respond(b)
@@ -760,6 +765,25 @@ func TestEngineFailures(t *testing.T) {
 	eventually(t, "failures counted", func() error {
 		if s := h.a.Stats(); s.Failed != 3 || s.Done != 1 {
 			return fmt.Errorf("stats %+v", s)
+		}
+		return nil
+	})
+}
+
+func TestHelloRetriedUntilAcknowledged(t *testing.T) {
+	secret := fabric.NewSecret()
+	o := newOrch(t, "127.0.0.1:0", map[string]string{"h1": secret})
+	o.refuse.Store(2)
+	h := startAgent(t, baseConfig(o, "h1", secret, map[string]engine.Engine{"bench": benchengine.New(benchengine.Options{})}))
+	for range 3 {
+		o.waitHello(t)
+	}
+	eventually(t, "hello acknowledged after two refusals", func() error {
+		if s := h.a.Stats(); s.Hellos != 1 {
+			return fmt.Errorf("stats %+v", s)
+		}
+		if _, ok := o.lastHeartbeat(); !ok {
+			return errors.New("no heartbeat after the ack")
 		}
 		return nil
 	})

@@ -116,3 +116,35 @@ func TestCPUMeter(t *testing.T) {
 		t.Fatalf("memTotal of a missing file = %d", mem)
 	}
 }
+
+// FuzzUTF8Joiner checks the joiner on arbitrary piece sequences: every text
+// is valid UTF-8, a partial token carries no text, and valid input comes out
+// byte for byte (nothing lost, nothing added) once the held tail is counted.
+func FuzzUTF8Joiner(f *testing.F) {
+	f.Add([]byte("a\xc3|\xa9b|c"))
+	f.Add([]byte("\xf0|\x9f|\x98|\x80"))
+	f.Add([]byte("\xe2\x82|\xac||x"))
+	f.Add([]byte("\xff|\xc3\xc3|\xa9"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		pieces := strings.Split(string(in), "|")
+		var j utf8Joiner
+		var out strings.Builder
+		for _, p := range pieces {
+			text, partial := j.add(p)
+			if !utf8.ValidString(text) {
+				t.Fatalf("invalid text %q", text)
+			}
+			if partial && text != "" {
+				t.Fatalf("partial token with text %q", text)
+			}
+			if partial != (len(j.held) > 0) {
+				t.Fatalf("partial %v with %d bytes held", partial, len(j.held))
+			}
+			out.WriteString(text)
+		}
+		whole := strings.Join(pieces, "")
+		if utf8.ValidString(whole) && out.String()+string(j.held) != whole {
+			t.Fatalf("valid input %q came out as %q + held %q", whole, out.String(), j.held)
+		}
+	})
+}
