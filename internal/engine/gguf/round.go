@@ -30,8 +30,10 @@ func DotType(t Type) Type {
 // nearest even; Q8_K: quantize_row_q8_K_ref, float32 scale). Multiplying the
 // rounded vector in float32 then reproduces llama.cpp's products up to
 // summation order, which brings logits much closer to llama.cpp's than exact
-// float activations do. len(x) must be a multiple of DotType(t)'s block size
-// and len(dst) at least len(x); dst may be x.
+// float activations do. (For Q4_1/Q5_1, llama.cpp also rounds each Q8_1
+// block's sum to binary16 for the min term; that detail is not reproduced.)
+// len(x) must be a multiple of DotType(t)'s block size and len(dst) at least
+// len(x); dst may be x.
 func RoundActivations(t Type, x, dst []float32) error {
 	dt := DotType(t)
 	if len(x)%dt.BlockSize() != 0 || len(dst) < len(x) {
