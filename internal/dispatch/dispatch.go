@@ -81,6 +81,11 @@ type Config struct {
 	HedgeFactor float64
 	// HedgeFloor is the least delay before hedging; default 50ms.
 	HedgeFloor time.Duration
+	// ProbeFloor is the least silence after which the streaming host is
+	// asked whether it is still connected; default 50ms. The probe runs
+	// after max(ProbeFloor, 3 × its ms/token) and finds a host whose process
+	// or connection died in about one round trip.
+	ProbeFloor time.Duration
 	// MaxFailovers bounds the fresh attempts one request may start after
 	// failures and divergences; default 6.
 	MaxFailovers int
@@ -130,6 +135,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.HedgeFloor <= 0 {
 		c.HedgeFloor = 50 * time.Millisecond
+	}
+	if c.ProbeFloor <= 0 {
+		c.ProbeFloor = 50 * time.Millisecond
 	}
 	if c.MaxFailovers <= 0 {
 		c.MaxFailovers = 6
@@ -443,12 +451,41 @@ func (d *Dispatcher) checkHealth(now time.Time) {
 		if now.Sub(h.lastSeen) <= d.cfg.DeadAfter {
 			continue
 		}
-		h.dead = true
-		d.publishLive(h)
-		d.log.Warn("host dead: no heartbeat", "host", id, "silent", now.Sub(h.lastSeen).Round(time.Millisecond))
-		for a := range h.attempts {
-			a.req.push(event{a: a, err: errHostDead})
-		}
+		d.markDead(h, "no heartbeat for "+now.Sub(h.lastSeen).Round(time.Millisecond).String())
+	}
+}
+
+// markDead takes h out of service and fails its running attempts at once.
+// Caller holds d.mu.
+func (d *Dispatcher) markDead(h *liveHost, why string) {
+	if h.dead {
+		return
+	}
+	h.dead = true
+	d.publishLive(h)
+	d.log.Warn("host dead", "host", h.id, "why", why)
+	for a := range h.attempts {
+		a.req.push(event{a: a, err: errHostDead})
+	}
+}
+
+// probe asks host id whether it is still connected (a ping on its control
+// subject). When no subscriber answers, the host's NATS connection is gone
+// (a killed process, a dropped link): it is declared dead at once instead of
+// after a stall deadline. A slow answer proves nothing either way.
+func (d *Dispatcher) probe(ctx context.Context, hostID string) {
+	data, err := fabric.Encode(fabric.Control{Op: "ping"})
+	if err != nil {
+		return
+	}
+	_, err = d.nc.RequestWithContext(ctx, fabric.ControlSubject(hostID), data)
+	if !errors.Is(err, nats.ErrNoResponders) {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if h := d.hosts[hostID]; h != nil {
+		d.markDead(h, "not connected")
 	}
 }
 

@@ -103,6 +103,10 @@ type attempt struct {
 	// firstLimit is the stall deadline for the first token, hedgeFirst the
 	// hedge delay; tokenLimit and hedgeToken the same between tokens.
 	firstLimit, tokenLimit, hedgeFirst, hedgeToken time.Duration
+	// probeToken is the silence after which the host is probed; probed
+	// records that it was, since the last progress.
+	probeFirst, probeToken time.Duration
+	probed                 bool
 
 	toks                    []fabric.ChunkToken
 	nextSeq                 int
@@ -140,6 +144,10 @@ type gen struct {
 	overloads  int
 	out        Outcome
 	t0         time.Time
+
+	probeCtx   context.Context // ends with the request
+	stopProbes context.CancelFunc
+	probes     sync.WaitGroup
 }
 
 // Generate runs req on hosts in segments, calling emit with each piece of the
@@ -159,8 +167,11 @@ func (d *Dispatcher) Generate(ctx context.Context, req Request, emit func(Delta)
 	if g.mode == "" {
 		g.mode = d.cfg.Mode
 	}
+	g.probeCtx, g.stopProbes = context.WithCancel(ctx)
 	err := g.run()
 	g.cancelAll()
+	g.stopProbes()
+	g.probes.Wait()
 	g.out.CompletionTokens = g.commit
 	d.m.stage.WithLabelValues("request").Observe(time.Since(g.t0).Seconds())
 	d.m.tokens.Add(float64(g.commit))
@@ -334,6 +345,11 @@ func (g *gen) segment(segEnd int, mainHost, backupHost *string) (string, error) 
 				next = dl
 			}
 		}
+		for _, a := range g.active {
+			if dl, ok := a.probeAt(); ok && dl.Before(next) {
+				next = dl
+			}
+		}
 		timer.Reset(max(next.Sub(now), 0))
 		select {
 		case <-g.ctx.Done():
@@ -352,6 +368,15 @@ func (g *gen) segment(segEnd int, mainHost, backupHost *string) (string, error) 
 		for _, a := range append([]*attempt(nil), g.active...) {
 			if dl, ok := a.deadline(false); ok && now.After(dl) {
 				g.fail(a, errStalled, true)
+			} else if dl, ok := a.probeAt(); ok && !now.Before(dl) {
+				a.probed = true
+				g.probes.Add(1)
+				go func(host string) {
+					defer g.probes.Done()
+					pctx, cancel := context.WithTimeout(g.probeCtx, d.cfg.StallFloor)
+					defer cancel()
+					d.probe(pctx, host)
+				}(a.hostID)
 			}
 		}
 		if g.mode == ModeHedged && !hedged && len(g.active) == 1 {
@@ -380,6 +405,18 @@ func (a *attempt) deadline(hedge bool) (time.Time, bool) {
 		return a.lastAt.Add(a.hedgeToken), true
 	}
 	return a.lastAt.Add(a.tokenLimit), true
+}
+
+// probeAt is when a's host should be asked whether it is still connected,
+// if it has not been since a's last token.
+func (a *attempt) probeAt() (time.Time, bool) {
+	switch {
+	case a.done || a.probed:
+		return time.Time{}, false
+	case a.firstAt.IsZero():
+		return a.sentAt.Add(a.probeFirst), true
+	}
+	return a.lastAt.Add(a.probeToken), true
 }
 
 // finished ends the segment when an attempt that agrees with the delivered
@@ -494,7 +531,7 @@ func (g *gen) handle(ev event) error {
 		}
 	}
 	if len(c.Tokens) > 0 {
-		a.lastAt = now
+		a.lastAt, a.probed = now, false
 	}
 	if c.Error != "" {
 		return g.hostError(a, c)
@@ -805,6 +842,8 @@ again:
 		tokenLimit: max(d.cfg.StallFloor, time.Duration(d.cfg.StallFactor*float64(expTok))),
 		hedgeFirst: max(d.cfg.HedgeFloor, time.Duration(d.cfg.HedgeFactor*float64(expTTFT))),
 		hedgeToken: max(d.cfg.HedgeFloor, time.Duration(d.cfg.HedgeFactor*float64(expTok))),
+		probeFirst: max(d.cfg.ProbeFloor, 3*expTTFT),
+		probeToken: max(d.cfg.ProbeFloor, 3*expTok),
 		sentAt:     time.Now()}
 	if measured {
 		a.firstLimit = max(d.cfg.StallFloor, time.Duration(d.cfg.StallFactor*float64(expTTFT)))
