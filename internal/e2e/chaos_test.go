@@ -39,6 +39,21 @@ func TestChaos(t *testing.T) {
 			}
 			return len(busy)
 		}},
+		{"kill -9 the main of a hedged answer", "hedged", func(t *testing.T, c *cluster) int {
+			busy := busyHosts(t, c.hosts)
+			for _, h := range busy {
+				h.Kill()
+			}
+			return len(busy)
+		}},
+		{"SIGSTOP one of main and backup", "parallel", func(t *testing.T, c *cluster) int {
+			busy := busyHosts(t, c.hosts)
+			if len(busy) == 0 {
+				return 0
+			}
+			busy[0].Pause()
+			return 1
+		}},
 		{"kill two of three one after the other", "parallel", nil},
 	}
 	for _, tc := range cases {
