@@ -6,18 +6,28 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/peerllm/peerllm/internal/safety"
 )
 
+var shared struct {
+	once sync.Once
+	c    *safety.Classifier
+	err  error
+}
+
+// newClassifier returns the default classifier, built once per test binary
+// (loading the weights is the slow part under -race). Classifiers are safe
+// for concurrent use, so tests share it.
 func newClassifier(t testing.TB) *safety.Classifier {
 	t.Helper()
-	c, err := safety.New(safety.DefaultPolicy())
-	if err != nil {
-		t.Fatalf("New: %v", err)
+	shared.once.Do(func() { shared.c, shared.err = safety.New(safety.DefaultPolicy()) })
+	if shared.err != nil {
+		t.Fatalf("New: %v", shared.err)
 	}
-	return c
+	return shared.c
 }
 
 type labelled struct {
