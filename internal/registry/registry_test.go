@@ -215,3 +215,29 @@ func TestFiguresAndLive(t *testing.T) {
 		t.Fatal("host still online after SetLive(Live{})")
 	}
 }
+
+func TestRotateSecret(t *testing.T) {
+	ctx := context.Background()
+	r, db := open(t, nil)
+	h, old, err := r.AddHost(ctx, registry.HostSpec{Name: "h", Owner: "o"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := r.RotateSecret(ctx, h.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if secret == old || r.VerifyHost(h.ID, old) || !r.VerifyHost(h.ID, secret) {
+		t.Fatal("after rotation the new secret, and only it, must verify")
+	}
+	r2, err := registry.Open(ctx, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r2.VerifyHost(h.ID, secret) || r2.VerifyHost(h.ID, old) {
+		t.Fatal("rotation not persisted")
+	}
+	if _, err := r.RotateSecret(ctx, "nobody"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("rotate unknown host: %v", err)
+	}
+}
