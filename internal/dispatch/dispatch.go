@@ -180,7 +180,7 @@ type liveHost struct {
 	rtt                            time.Duration
 	inflight                       int // tasks this dispatcher runs on it
 	ttftMs, msPerToken             float64
-	successes, failures            int64
+	successes, failures, diverged  int64
 	attempts                       map[*attempt]struct{}
 }
 
@@ -373,7 +373,7 @@ func (d *Dispatcher) addHost(h registry.Host, hello fabric.Hello) {
 	if lh == nil {
 		lh = &liveHost{id: h.ID, attempts: map[*attempt]struct{}{},
 			ttftMs: float64(h.Figures.TTFT) / float64(time.Millisecond), msPerToken: h.Figures.MsPerToken,
-			successes: h.Figures.Successes, failures: h.Figures.Failures}
+			successes: h.Figures.Successes, failures: h.Figures.Failures, diverged: h.Figures.Divergences}
 		d.hosts[h.ID] = lh
 	}
 	lh.owner, lh.tier, lh.region, lh.agent = h.Owner, h.Tier, h.Region, hello.Agent

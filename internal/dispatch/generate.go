@@ -614,9 +614,14 @@ func (g *gen) diverged(a *attempt, pos int) {
 	}
 	g.d.m.divergences.Inc()
 	g.d.mu.Lock()
-	g.d.figures(a.hostID).AddDivergences++
-	if other != "" && other != a.hostID {
-		g.d.figures(other).AddDivergences++
+	for _, id := range []string{a.hostID, other} {
+		if id == "" || (id == other && other == a.hostID) {
+			continue
+		}
+		g.d.figures(id).AddDivergences++
+		if h := g.d.hosts[id]; h != nil {
+			h.diverged++
+		}
 	}
 	g.d.mu.Unlock()
 	g.d.log.Warn("host output diverged", "request", g.req.ID, "host", a.hostID, "other", other, "position", pos)
@@ -789,7 +794,7 @@ again:
 		hosts = append(hosts, h)
 		cands = append(cands, router.Candidate{ID: h.id, Owner: h.owner, Region: h.region, Tier: h.tier,
 			TTFT: time.Duration(h.ttftMs * float64(time.Millisecond)), MsPerToken: h.msPerToken,
-			Successes: h.successes, Failures: h.failures, InFlight: h.inflight,
+			Successes: h.successes, Failures: h.failures, Divergences: h.diverged, InFlight: h.inflight,
 			Capacity: h.capacity, RTT: h.rtt})
 	}
 	if len(hosts) == 0 && cooling.IsZero() && !lastResort && (role == "main" || role == "failover") {

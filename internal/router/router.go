@@ -24,10 +24,13 @@ type Candidate struct {
 	MsPerToken float64
 	Successes  int64
 	Failures   int64
-	InFlight   int // tasks running on the host now
-	Capacity   int // concurrent tasks it accepts; <= 0 means 1
-	RTT        time.Duration
-	Strikes    int // recent strikes (a warned host is less preferred)
+	// Divergences counts verification disagreements; they weigh like
+	// failures (a host that fakes work sinks), but never strike.
+	Divergences int64
+	InFlight    int // tasks running on the host now
+	Capacity    int // concurrent tasks it accepts; <= 0 means 1
+	RTT         time.Duration
+	Strikes     int // recent strikes (a warned host is less preferred)
 }
 
 // Want says what the task needs and prefers.
@@ -87,7 +90,7 @@ func Score(c Candidate, w Want, prior Candidate) float64 {
 	}
 	capacity := max(c.Capacity, 1)
 	ms *= 1 + float64(c.InFlight)/float64(capacity)
-	failRate := float64(c.Failures) / float64(c.Successes+c.Failures+priorTasks)
+	failRate := float64(c.Failures+c.Divergences) / float64(c.Successes+c.Failures+c.Divergences+priorTasks)
 	ms *= 1 + failurePenalty*failRate
 	ms *= 1 + strikePenalty*float64(c.Strikes)
 	if w.Region != "" && c.Region != w.Region {
