@@ -167,15 +167,16 @@ func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 // specific signal (first-person intent, a request for instructions, a weapon,
 // a drug...), and a damped score otherwise, so they never exceed the parent.
 func derive(h [numHeads]float64, rs *ruleSummary) [numCats]float64 {
-	// The overall head decides how unsafe the text is; the category heads
-	// share that out: the likeliest category gets the overall score, the
-	// others in proportion to their own score.
+	// How unsafe the text is: the mean of the overall head and the most
+	// confident category head (better than either alone in cross-
+	// validation). The category heads share that out: the likeliest
+	// category gets it, the others in proportion to their own score.
 	top := 0.0
 	for _, x := range h[:numHeads-1] {
 		top = math.Max(top, x)
 	}
 	if top > 0 {
-		anyScore := h[numHeads-1]
+		anyScore := (h[numHeads-1] + top) / 2
 		for i := range h[:numHeads-1] {
 			h[i] = anyScore * h[i] / top
 		}
