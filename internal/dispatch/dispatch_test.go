@@ -257,6 +257,9 @@ func TestFailoverWhenHostStalls(t *testing.T) {
 			if mode == dispatch.ModeOff && r.out.Failovers < 1 {
 				t.Fatalf("failovers = %d, want at least 1", r.out.Failovers)
 			}
+			if mode == dispatch.ModeHedged && r.out.Hedges < 1 {
+				t.Fatalf("hedges = %d, want a hedge for the stalled main", r.out.Hedges)
+			}
 		})
 	}
 }
