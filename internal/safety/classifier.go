@@ -242,3 +242,18 @@ func (c *Classifier) WithPolicy(p Policy) (*Classifier, error) {
 	n.pool.New = func() any { return new(scratch) }
 	return n, nil
 }
+
+// ModerationResult is one entry of "results" in OpenAI's /v1/moderations
+// response, for serving POST /v1/moderations from a Verdict.
+type ModerationResult struct {
+	Flagged        bool               `json:"flagged"`
+	Categories     map[string]bool    `json:"categories"`
+	CategoryScores map[string]float64 `json:"category_scores"`
+}
+
+// Moderation returns v in OpenAI's moderation result shape. Category names
+// are ours (OpenAI's where one exists; "illegal..." where OpenAI says
+// "illicit").
+func (v Verdict) Moderation() ModerationResult {
+	return ModerationResult{Flagged: v.Flagged, Categories: v.Categories, CategoryScores: v.Scores}
+}
