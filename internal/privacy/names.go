@@ -106,6 +106,11 @@ var personAfter = []string{" says", " said", " wrote", " told", " asked", " repl
 	" lives", " lived", " works", " worked", " shouted", " flew", " spent", " had given", " is very", " was very",
 	" and his", " and her", " himself", " herself", " were ", " began", " is from", " just ", " has been", " will be", " smiled", " laughed", " looked"}
 
+// legalSuffixes are company forms that make a company on their own
+// ("Rapid Cycle Solutions" needs more; "Big Data GmbH" does not).
+var legalSuffixes = setOf(strings.Fields(`Inc Inc. Ltd Ltd. LLC L.L.C. GmbH Corp Corp. Corporation AG SA S.A. plc PLC BV B.V.
+	NV N.V. Pty Limited LLP KG OHG SARL SAS SRL S.r.l. Srl SpA S.p.A. Oy AB ASA A/S ApS Kft Zrt Ltda LTDA`))
+
 var orgAfter = []string{" is the brainchild", " office", " is a company", " headquarters", " employees", " shares",
 	" stock", " is an american", " is a german", " is an german", " is a british", " is a multinational",
 	" is an multinational", " ceo", " was founded", " is headquartered", " has offices", " announced", " customer service"}
@@ -215,7 +220,9 @@ func (s *Scanner) scanNames(text string, out []span) []span {
 			st, en := run[0].s, run[len(run)-1].e
 			after := text[en:min(len(text), en+24)]
 			last := run[len(run)-1].w
-			if len(run) > 1 && orgSuffixes[last] && !allCommon(g, run[:len(run)-1]) || strings.HasPrefix(after, ", Inc") || strings.HasPrefix(after, " & Co") {
+			orgCtx := !run[0].sentStart && endsWithAny(lowerCtx(st), orgBefore)
+			suffixCtx := orgCtx || (!run[0].sentStart && endsWithAny(lowerCtx(st), []string{" from", " at", " with", " for", " of"}))
+			if len(run) > 1 && orgSuffixes[last] && (legalSuffixes[last] || suffixCtx || !allCommon(g, run[:len(run)-1])) || strings.HasPrefix(after, ", Inc") || strings.HasPrefix(after, " & Co") {
 				e := en
 				if strings.HasPrefix(after, ", Inc.") {
 					e += 6
@@ -223,7 +230,7 @@ func (s *Scanner) scanNames(text string, out []span) []span {
 				out = append(out, span{Organization, st, e, 0.85})
 				continue
 			}
-			if !title && (endsWithAny(lowerCtx(st), orgBefore) || hasPrefixAny(after, orgAfter) || isAOrg(text[en:])) && g.personLike(run) < 2 && !allCommon(g, run) {
+			if !title && (endsWithAny(lowerCtx(st), orgBefore) || hasPrefixAny(after, orgAfter) || isAOrg(text[en:])) && g.personLike(run) < 2 && (!allCommon(g, run) || (orgCtx && len(run) > 1)) {
 				out = append(out, span{Organization, st, en, 0.7})
 				continue
 			}
@@ -259,7 +266,10 @@ func (s *Scanner) scanNames(text string, out []span) []span {
 					}
 				}
 			}
-			continue
+			if ps >= 0.5 {
+				continue
+			}
+			// A weak name: the place or company readings below may score higher.
 		}
 		if endsWithAny(before, []string{"live in", "lives in", "living in", "moved to", "flew to", "born in", "based in", "located in", "grew up in", "moved here from"}) {
 			out = append(out, span{Location, st, en, 0.55})
@@ -509,21 +519,32 @@ func (g *gazetteer) companyShapes(text string, toks []tok, out []span) []span {
 	// Lines: a line that is one capitalised run, after a person's line and
 	// before an address line.
 	lines := splitLines(text)
-	for k := 1; k+1 < len(lines); k++ {
+	for k := 0; k+1 < len(lines); k++ {
 		l := lines[k]
 		if l.e-l.s < 2 {
 			continue
 		}
-		prevT, _ := covered(lines[k-1].s, lines[k-1].e)
+		prevT := ""
+		if k > 0 {
+			prevT, _ = covered(lines[k-1].s, lines[k-1].e)
+		}
 		nextT, _ := covered(lines[k+1].s, lines[k+1].e)
-		if prevT != Person || (nextT != StreetAddress && nextT != Person) {
+		// Between a person's line and an address (a signature or letter
+		// head), or the first line right above an address.
+		if !(prevT == Person && (nextT == StreetAddress || nextT == Person)) && !(k == 0 && nextT == StreetAddress) {
 			continue
 		}
-		if t, sc := covered(l.s, l.e); t == Person && sc >= 0.8 || t == StreetAddress {
+		if t, sc := covered(l.s, l.e); t == Person && sc >= 0.6 || t == StreetAddress || t == Email || t == Phone {
 			continue
 		}
 		if capLine(g, text[l.s:l.e]) {
 			out = append(out, span{Organization, l.s, l.e, 0.8})
+		}
+	}
+	// Acronyms after organisation context: "I used to work for NATO".
+	for _, t := range toks {
+		if t.upper && len(t.w) >= 2 && len(t.w) <= 6 && endsWithAny(ctxBefore(text, t.s, 32), orgBefore) {
+			out = append(out, span{Organization, t.s, t.e, 0.7})
 		}
 	}
 	for i, t := range toks {
@@ -617,7 +638,7 @@ func capLine(g *gazetteer, line string) bool {
 			ordinary++
 		}
 	}
-	return ordinary < len(words)
+	return ordinary < len(words) || len(words) > 1
 }
 
 // surnameish reports words that are all surnames or unknown capitalised
