@@ -76,8 +76,12 @@ func runDemo(ctx context.Context, args []string) error {
 
 	ready := filepath.Join(*dataDir, "serve.ready.json")
 	os.Remove(ready)
+	// The admin token goes through the environment, not argv, which any
+	// local user can read in the process list.
+	d.env = []string{"PEERLLM_ADMIN_TOKEN=" + *adminToken}
 	_, err = d.start("serve", "serve", "--listen", *listen, "--nats-listen", *natsListen,
-		"--data-dir", *dataDir, "--admin-token", *adminToken, "--ready-file", ready)
+		"--data-dir", *dataDir, "--ready-file", ready)
+	d.env = nil
 	if err != nil {
 		return err
 	}
@@ -163,6 +167,7 @@ Press Ctrl-C to stop.
 type demo struct {
 	exe    string
 	dir    string
+	env    []string // added to the next child's environment
 	procs  []*child
 	exited chan *child
 }
@@ -188,6 +193,7 @@ func (d *demo) start(name string, args ...string) (*child, error) {
 	c := &child{name: name, logPath: logPath, done: make(chan struct{})}
 	c.cmd = exec.Command(d.exe, args...)
 	c.cmd.Stdout, c.cmd.Stderr = f, f
+	c.cmd.Env = append(os.Environ(), d.env...)
 	c.cmd.SysProcAttr = childProcAttr()
 	if err := c.cmd.Start(); err != nil {
 		f.Close()
