@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -96,7 +95,7 @@ func runAdmin(ctx context.Context, args []string) error {
 		}
 		raw, err := c.do(ctx, "GET", "/admin/v1/keys", nil, &out)
 		if err != nil || c.json {
-			return orPrint(raw, err, c.json)
+			return jsonOrErr(raw, err)
 		}
 		tw := table("ID", "NAME", "ACCOUNT", "HINT", "CREATED", "STATUS")
 		for _, k := range out.Keys {
@@ -113,7 +112,7 @@ func runAdmin(ctx context.Context, args []string) error {
 		}
 		raw, err := c.do(ctx, "DELETE", "/admin/v1/keys/"+rest[0], nil, nil)
 		if err != nil || c.json {
-			return orPrint(raw, err, c.json)
+			return jsonOrErr(raw, err)
 		}
 		fmt.Println("revoked", rest[0])
 		return nil
@@ -149,7 +148,7 @@ func runAdmin(ctx context.Context, args []string) error {
 		}
 		raw, err := c.do(ctx, "GET", "/admin/v1/hosts", nil, &out)
 		if err != nil || c.json {
-			return orPrint(raw, err, c.json)
+			return jsonOrErr(raw, err)
 		}
 		tw := table("ID", "NAME", "OWNER", "REGION", "TIER", "STATUS", "CONNECTED", "STRIKES", "MODELS")
 		for _, h := range out.Hosts {
@@ -162,7 +161,7 @@ func runAdmin(ctx context.Context, args []string) error {
 		}
 		raw, err := c.do(ctx, "DELETE", "/admin/v1/hosts/"+rest[0], nil, nil)
 		if err != nil || c.json {
-			return orPrint(raw, err, c.json)
+			return jsonOrErr(raw, err)
 		}
 		fmt.Println("removed", rest[0])
 		return nil
@@ -195,7 +194,7 @@ func runAdmin(ctx context.Context, args []string) error {
 		}
 		raw, err := c.do(ctx, "GET", path, nil, &out)
 		if err != nil || c.json {
-			return orPrint(raw, err, c.json)
+			return jsonOrErr(raw, err)
 		}
 		tw := table("HOST", "REASON", "AT")
 		for _, s := range out.Strikes {
@@ -208,7 +207,7 @@ func runAdmin(ctx context.Context, args []string) error {
 		}
 		raw, err := c.do(ctx, "DELETE", "/admin/v1/strikes/"+rest[0], nil, nil)
 		if err != nil || c.json {
-			return orPrint(raw, err, c.json)
+			return jsonOrErr(raw, err)
 		}
 		fmt.Println("cleared strikes of", rest[0])
 		return nil
@@ -276,14 +275,12 @@ func table(cols ...string) *tabwriter.Writer {
 	return tw
 }
 
-func orPrint(raw []byte, err error, asJSON bool) error {
+// jsonOrErr ends a command that failed, or that was asked for --json.
+func jsonOrErr(raw []byte, err error) error {
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		return printRaw(raw)
-	}
-	return errors.New("unreachable")
+	return printRaw(raw)
 }
 
 func printRaw(raw []byte) error {
