@@ -160,7 +160,9 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 				rs.reqHarmPerson++
 			}
 		}
-		if sent&(1<<lxMinor) != 0 && sent&(1<<lxSexExplicit) != 0 {
+		// Minors with explicit sexual words: a fiction frame does not defuse
+		// it, only a protective one (report, prevent, condemn).
+		if sent&(1<<lxMinor) != 0 && sent&(1<<lxSexExplicit) != 0 && sent&(1<<lxSafety) == 0 {
 			rs.minorSex++
 		}
 		sentPerson = false
