@@ -88,4 +88,39 @@ func TestFailoverWhenHostProcessKilled(t *testing.T) {
 	if r.out.Failovers != 1 || r.out.HostTokens[victim] < 20 {
 		t.Fatalf("outcome %+v: want one failover from %s after its 20 tokens", r.out, victim)
 	}
+	for name, want := range map[string]float64{
+		"peerllm_dispatch_failovers_total": 1,
+		"peerllm_dispatch_tokens_total":    float64(req.MaxTokens),
+		"peerllm_dispatch_inflight_tasks":  0,
+	} {
+		if got := metricValue(t, c, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// metricValue sums the samples of one metric family in the cluster's registry.
+func metricValue(t *testing.T, c *cluster, name string) float64 {
+	t.Helper()
+	families, err := c.metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			switch {
+			case m.Counter != nil:
+				sum += m.Counter.GetValue()
+			case m.Gauge != nil:
+				sum += m.Gauge.GetValue()
+			}
+		}
+		return sum
+	}
+	t.Fatalf("metric %s not registered", name)
+	return 0
 }
