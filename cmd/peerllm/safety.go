@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/peerllm/peerllm/internal/safety"
 )
@@ -25,6 +26,9 @@ func runSafety(ctx context.Context, args []string) error {
 	fs := newFlags("safety check")
 	jsonl := fs.Bool("jsonl", false, "read JSON lines with a \"text\" field on stdin, write one verdict per line")
 	policy := fs.String("policy", "", "policy file (JSON thresholds; default: built-in policy)")
+	aiKind := fs.String("ai", "", "optional AI stage for unsure texts: openai (a /v1/moderations endpoint) or llamaguard (a Llama-Guard model behind /v1/chat/completions); API key from $PEERLLM_MODERATION_KEY")
+	aiURL := fs.String("ai-url", "", "AI stage base URL, e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1")
+	aiModel := fs.String("ai-model", "", "AI stage model name")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -35,7 +39,56 @@ func runSafety(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return checkJSONL(ctx, c, os.Stdin, os.Stdout)
+	ch := &safety.Checker{Classifier: c}
+	key := os.Getenv("PEERLLM_MODERATION_KEY")
+	switch *aiKind {
+	case "":
+	case "openai":
+		ch.AI = &safety.OpenAIModerator{BaseURL: *aiURL, APIKey: key, Model: *aiModel}
+	case "llamaguard":
+		ch.AI = &safety.LlamaGuardModerator{BaseURL: *aiURL, APIKey: key, Model: *aiModel}
+	default:
+		return usagef("--ai must be openai or llamaguard, got %q", *aiKind)
+	}
+	if ch.AI != nil && *aiURL == "" {
+		return usagef("--ai needs --ai-url")
+	}
+	var st stageStats
+	ch.Observe = st.observe
+	err = checkJSONL(ctx, ch, os.Stdin, os.Stdout)
+	if ch.AI != nil {
+		st.report(os.Stderr)
+	}
+	return err
+}
+
+// stageStats measures each screening stage separately (counts, latency,
+// flags, errors; never text).
+type stageStats struct {
+	n, flagged, errs map[string]int
+	total            map[string]time.Duration
+}
+
+func (s *stageStats) observe(stage string, d time.Duration, flagged bool, err error) {
+	if s.n == nil {
+		s.n, s.flagged, s.errs, s.total = map[string]int{}, map[string]int{}, map[string]int{}, map[string]time.Duration{}
+	}
+	s.n[stage]++
+	s.total[stage] += d
+	if flagged {
+		s.flagged[stage]++
+	}
+	if err != nil {
+		s.errs[stage]++
+	}
+}
+
+func (s *stageStats) report(w io.Writer) {
+	for _, stage := range []string{safety.SourceBuiltin, safety.SourceAI} {
+		if n := s.n[stage]; n > 0 {
+			fmt.Fprintf(w, "%s stage: %d texts, mean %v, %d flagged, %d errors\n", stage, n, s.total[stage]/time.Duration(n), s.flagged[stage], s.errs[stage])
+		}
+	}
 }
 
 func loadClassifier(policyPath string) (*safety.Classifier, error) {
@@ -56,7 +109,10 @@ type checkResult struct {
 	Scores     map[string]float64 `json:"scores"`
 }
 
-func checkJSONL(ctx context.Context, c *safety.Classifier, in io.Reader, out io.Writer) error {
+// checkJSONL answers each input line. When the AI stage fails for a line,
+// that line gets the built-in verdict (counted as an AI error), so output
+// stays aligned with input.
+func checkJSONL(ctx context.Context, ch *safety.Checker, in io.Reader, out io.Writer) error {
 	br := bufio.NewReaderSize(in, 64<<10)
 	bw := bufio.NewWriter(out)
 	defer bw.Flush()
@@ -78,7 +134,7 @@ func checkJSONL(ctx context.Context, c *safety.Classifier, in io.Reader, out io.
 				bw.Flush()
 				return fmt.Errorf("line %d: no \"text\" field", line)
 			}
-			v := c.Classify(*req.Text)
+			v, _ := ch.Check(ctx, *req.Text) // on an AI error v is the built-in verdict
 			if err := enc.Encode(checkResult{v.Flagged, v.Categories, v.Scores}); err != nil {
 				return err
 			}
