@@ -52,7 +52,12 @@ func loadGazetteer() *gazetteer {
 		for _, c := range readList("cities.txt") {
 			g.places[c] = 0.6
 		}
+		// Countries and capitals identify nobody, and hiding them would spoil
+		// ordinary questions ("museums in Paris"): below the default threshold.
 		for _, c := range readList("countries.txt") {
+			g.places[c] = 0.4
+		}
+		for _, c := range readList("capitals.txt") {
 			g.places[c] = 0.4
 		}
 		for p := range g.places {

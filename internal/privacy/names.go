@@ -236,7 +236,13 @@ func (s *Scanner) scanNames(text string, out []span) []span {
 			}
 		}
 		// Leading ordinary words ("The Steffen Mauer version") are not part of the name.
+		// A capitalised ordinary word inside a sentence ("Big Ben", "Agent
+		// Smith") makes the rest part of a longer proper name: weaker.
+		landmark := false
 		for len(run) > 1 && g.evidence(run[0].w) == 0 {
+			if !run[0].sentStart && !stopCaps[run[0].w] && !titles[strings.ToLower(run[0].w)] {
+				landmark = true
+			}
 			run = run[1:]
 		}
 		for len(run) > 1 && g.evidence(run[len(run)-1].w) == 0 && !orgSuffixes[run[len(run)-1].w] {
@@ -247,16 +253,21 @@ func (s *Scanner) scanNames(text string, out []span) []span {
 		after := text[en:min(len(text), en+16)]
 
 		if place, sc := g.place(run); place {
-			if sc > 0.4 && endsWithAny(before, locBefore) {
+			locCtx := endsWithAny(before, locBefore)
+			if sc > 0.4 && locCtx {
 				sc = max(sc, 0.55) + 0.1 // "flew to Phoenix": the place, not the name
 			}
 			out = append(out, span{Location, st, en, sc})
-			if len(run) > 1 || !(g.first[run[0].w] || g.last[run[0].w]) {
+			if locCtx || len(run) > 1 || !(g.first[run[0].w] || g.last[run[0].w]) {
 				continue
 			}
 			// "Bryan", "Elizabeth": a place and a name; context decides below.
 		}
-		ps := g.personScore(run, title, endsWithAny(before, personBefore), hasPrefixAny(after, personAfter) || (dialogue(text, run) && !g.common[strings.ToLower(run[0].w)] && !g.capwords[run[0].w]))
+		pctx := endsWithAny(before, personBefore)
+		ps := g.personScore(run, title, pctx, hasPrefixAny(after, personAfter) || (dialogue(text, run) && !g.common[strings.ToLower(run[0].w)] && !g.capwords[run[0].w]))
+		if landmark && len(run) == 1 && !title && !pctx {
+			ps = min(ps, 0.45)
+		}
 		if ps > 0 {
 			persons = append(persons, span{Person, st, en, ps})
 			if ps >= 0.6 {
@@ -354,6 +365,10 @@ func (g *gazetteer) personScore(run []tok, title, ctxBefore, ctxAfter bool) floa
 	ev := make([]float64, len(run))
 	strong, known := 0, 0
 	for k, t := range run {
+		if particles[t.w] && k > 0 && k < len(run)-1 {
+			ev[k] = 0.5 // "bin", "van", "de" inside a name
+			continue
+		}
 		ev[k] = g.evidence(t.w)
 		if t.upper {
 			ev[k] = min(ev[k], 0.3)
@@ -386,7 +401,7 @@ func (g *gazetteer) personScore(run []tok, title, ctxBefore, ctxAfter bool) floa
 		case e == 1:
 			sc = 0.6
 		case e >= 0.9:
-			sc = 0.5
+			sc = 0.45
 		case e >= 0.4:
 			sc = 0.3
 		default:

@@ -157,6 +157,10 @@ func (ss *Session) personSurrogate(orig string) string {
 			out[k] = v
 			continue
 		}
+		if particles[w] && k > 0 && k < len(words)-1 {
+			out[k] = w // "bin", "van": keep
+			continue
+		}
 		if len([]rune(w)) <= 2 && strings.HasSuffix(w, ".") || len([]rune(w)) == 1 {
 			out[k] = w // an initial carries little; keep it
 			continue
