@@ -626,3 +626,33 @@ func TestAnswerFillsTheContext(t *testing.T) {
 		}
 	}
 }
+
+// requant is the bench engine advertising another quantization: the same
+// model name, a different build (a labelled double of a host running, say,
+// Q4_K_M where the others run F32).
+type requant struct{ *benchengine.Engine }
+
+func (r requant) Info() engine.Info {
+	i := r.Engine.Info()
+	i.Quantization = "Q4_K_M"
+	return i
+}
+
+// TestBackupRunsTheSameBuild checks that main and backup, whose tokens are
+// compared, serve the same build of the model; another build may still take
+// over after a failure (it continues from the delivered text).
+func TestBackupRunsTheSameBuild(t *testing.T) {
+	c := newCluster(t, testConfig())
+	opts := benchengine.Options{Model: model, Delay: time.Millisecond}
+	c.addHost("f32", "alice", bench(opts))
+	c.addHost("q4", "bob", map[string]engine.Engine{model: requant{benchengine.New(opts)}})
+	for i := 0; i < 4; i++ {
+		r := run(t, context.Background(), c.d, dispatch.Request{Model: model, Engine: greedy("build "+string(rune('a'+i)), 30), Mode: dispatch.ModeParallel}, nil)
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if len(r.out.HostTokens) != 1 {
+			t.Fatalf("request %d ran on %v: a backup of another build must not be paired", i, r.out.HostTokens)
+		}
+	}
+}

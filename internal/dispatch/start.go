@@ -86,10 +86,24 @@ func (g *gen) start(role, prefer string, segEnd int) (*attempt, error) {
 	// A host that stalled or went silent earlier in this request is taken
 	// again only when nothing else is left (it may have been a hiccup).
 	lastResort := false
+	// A backup runs beside the leader and its tokens are compared with the
+	// delivered ones, so it must run the same build of the model (engine
+	// kind and quantization); a fresh continuation may run on any.
+	var build *fabric.ModelInfo
+	if role != "main" && role != "failover" && leader != "" {
+		if lh := d.hosts[leader]; lh != nil {
+			if mi, ok := lh.models[g.req.Model]; ok {
+				build = &mi
+			}
+		}
+	}
 again:
 	for _, h := range d.hosts {
 		mi, ok := h.models[g.req.Model]
 		if !ok || !d.usable(h) || busy[h.id] || (g.ctxLimit > 0 && mi.ContextLength <= g.ctxLimit) {
+			continue
+		}
+		if build != nil && (mi.Engine != build.Engine || mi.Quantization != build.Quantization) {
 			continue
 		}
 		if g.exclude[h.id] && !(lastResort && g.soft[h.id]) {
