@@ -64,7 +64,7 @@ type Config struct {
 
 // Stats is a snapshot of an agent's work since it started.
 type Stats struct {
-	InFlight  int
+	InFlight  int    // tasks running, until their final chunk is sent
 	Done      uint64 // tasks that ended normally (Done chunk sent)
 	Cancelled uint64 // tasks stopped by a Cancel
 	Failed    uint64 // tasks that ended with an error (engine, deadline, link)
@@ -92,6 +92,10 @@ type Agent struct {
 	drainReq  chan struct{}
 	drainOnce sync.Once
 
+	// active counts task goroutines, until their final chunk is out
+	// (Stats.InFlight and the in-flight gauge); running holds the tasks that
+	// occupy a capacity slot, which is freed just before the final chunk.
+	active   atomic.Int64
 	mu       sync.Mutex
 	running  map[string]context.CancelCauseFunc
 	draining bool
@@ -209,10 +213,10 @@ func New(cfg Config) (*Agent, error) {
 // Stats returns a snapshot of the agent's counters.
 func (a *Agent) Stats() Stats {
 	a.mu.Lock()
-	inFlight, draining := len(a.running), a.draining
+	draining := a.draining
 	a.mu.Unlock()
 	return Stats{
-		InFlight:  inFlight,
+		InFlight:  int(a.active.Load()),
 		Done:      a.done.Load(),
 		Cancelled: a.cancelled.Load(),
 		Failed:    a.failed.Load(),

@@ -85,18 +85,22 @@ func (a *Agent) onTask(base context.Context, nc *nats.Conn, m *nats.Msg) {
 	a.tasks.Add(1)
 	a.mu.Unlock()
 	a.m.inFlight.Inc()
+	a.active.Add(1)
 	var once sync.Once
 	release := func() {
 		once.Do(func() {
 			a.mu.Lock()
 			delete(a.running, task.ID)
 			a.mu.Unlock()
-			a.m.inFlight.Dec()
 			stop()
 		})
 	}
 	go func() {
 		defer a.tasks.Done()
+		defer func() {
+			a.active.Add(-1)
+			a.m.inFlight.Dec()
+		}()
 		defer release()
 		a.runTask(ctx, nc, task, eng, release)
 	}()
