@@ -2,9 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -183,5 +191,36 @@ func TestHostMetricsEndpoint(t *testing.T) {
 	}
 	if _, _, err := serveHostMetrics(addr, reg, a, slog.New(slog.DiscardHandler)); err == nil {
 		t.Fatal("second listener on the same address")
+	}
+}
+
+func TestCAConfig(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ca"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(good, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.pem")
+	if err := os.WriteFile(bad, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf, err := caConfig(good)
+	if err != nil || conf.RootCAs == nil || conf.MinVersion < tls.VersionTLS12 {
+		t.Fatalf("caConfig: %+v, %v", conf, err)
+	}
+	for _, p := range []string{bad, filepath.Join(dir, "missing.pem")} {
+		if _, err := caConfig(p); err == nil {
+			t.Fatalf("caConfig(%s) accepted", p)
+		}
 	}
 }
