@@ -19,6 +19,11 @@ type Request struct {
 	Engine engine.Request // Continue must be empty; the dispatcher sets it
 	Mode   string         // "parallel", "hedged", "off", or "" for Config.Mode
 	Tier   string         // "enterprise" prefers enterprise hosts; "" any
+	// Progress, when set, is called from the Generate goroutine at every
+	// segment boundary with the outcome so far (tokens delivered and the
+	// tokens each host generated). It must return quickly: billing
+	// checkpoints usage with it so a crash loses at most one segment.
+	Progress func(Outcome)
 }
 
 // Delta is the next piece of the answer: valid UTF-8, in order, never
@@ -246,6 +251,9 @@ func (g *gen) run() error {
 		if finish != "" {
 			g.out.FinishReason = finish
 			return nil
+		}
+		if req.Progress != nil {
+			req.Progress(g.snapshot())
 		}
 		if g.out.Failovers == failovers {
 			segSize = min(segSize*2, d.cfg.MaxSegmentTokens)
