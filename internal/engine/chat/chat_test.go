@@ -176,3 +176,26 @@ func FuzzRender(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkRender(b *testing.B) {
+	msgs := []engine.Message{
+		{Role: "system", Content: "You are a helpful assistant"},
+		{Role: "user", Content: "Hello"},
+		{Role: "assistant", Content: "Hi there, how can I help?"},
+		{Role: "user", Content: "Tell me a story about a cat."},
+	}
+	for _, name := range []string{"qwen2.5", "llama3.2", "gemma2", "mistral-v0.3"} {
+		tmpl, err := os.ReadFile(filepath.Join("testdata", "templates", name+".jinja"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := chat.Render(string(tmpl), msgs, chat.Options{BOS: "<s>", EOS: "</s>", AddGenerationPrompt: true}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

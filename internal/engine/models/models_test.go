@@ -271,3 +271,21 @@ func TestLookup(t *testing.T) {
 		t.Error("Lookup(stories) found an entry")
 	}
 }
+
+// BenchmarkDownload measures a fresh download of the tiny model over
+// loopback, including the sha256 check and the rename into the cache.
+func BenchmarkDownload(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join(testenv.ModelsDir(b), "stories260K.gguf"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(&fileServer{data: data})
+	defer srv.Close()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		opts := models.Options{CacheDir: b.TempDir(), BaseURL: srv.URL + "/", HTTPClient: srv.Client()}
+		if _, err := models.Resolve(context.Background(), "stories260K", opts); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

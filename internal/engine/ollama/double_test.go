@@ -171,7 +171,10 @@ func (s *ollamaServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Sampling: engine.Sampling{Temperature: *req.Options.Temperature, TopP: req.Options.TopP, Seed: req.Options.Seed},
 	}
 	res, err := s.toy.Generate(r.Context(), ereq, func(t engine.Token) error { return send(piece(t.Text)) })
-	s.finished <- err
+	select {
+	case s.finished <- err:
+	default: // nobody is watching (benchmarks): do not block the handler
+	}
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
 			send(map[string]any{"error": err.Error()})
