@@ -56,6 +56,9 @@ func runDemo(ctx context.Context, args []string) error {
 	if *modelsDir == "" {
 		*modelsDir = os.Getenv("PEERLLM_MODELS")
 	}
+	if *modelsDir == "" {
+		*modelsDir = localModelsDir()
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own executable: %w", err)
@@ -297,4 +300,19 @@ func servingHosts(ctx context.Context, api, key, model string) (int, error) {
 		}
 	}
 	return 0, nil
+}
+
+// localModelsDir finds a models folder next to the working directory for a
+// checkout of the project: ./models, or ../shared/models where the project's
+// shared test data lives beside the checkout. Empty when neither holds the
+// tiny model; the model cache and the download take over then.
+func localModelsDir() string {
+	for _, d := range []string{"models", filepath.Join("..", "shared", "models")} {
+		if _, err := os.Stat(filepath.Join(d, "stories260K.gguf")); err == nil {
+			if abs, err := filepath.Abs(d); err == nil {
+				return abs
+			}
+		}
+	}
+	return ""
 }
