@@ -370,6 +370,9 @@ func TestBackupFromAnotherOwner(t *testing.T) {
 // altered from index 10 on (a labelled double of a dishonest host).
 type liar struct{ engine.Engine }
 
+// Kind claims the honest build's engine kind, as a cheater would.
+func (liar) Kind() string { return "bench" }
+
 func (l liar) Generate(ctx context.Context, req engine.Request, emit func(engine.Token) error) (engine.Result, error) {
 	return l.Engine.Generate(ctx, req, func(tok engine.Token) error {
 		if tok.Index >= 10 {

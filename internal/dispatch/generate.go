@@ -135,16 +135,19 @@ type gen struct {
 
 	active     []*attempt
 	lastLeader *attempt
-	exclude    map[string]bool      // hosts that failed this request
-	soft       map[string]bool      // of those, hosts that only stalled or went silent: a last resort
-	ctxLimit   int                  // hosts with a context this small or smaller refused the request
-	fresh      int                  // attempts started after failures
-	noBackup   bool                 // no backup candidate this segment
-	cooldown   map[string]time.Time // hosts that said "overloaded", skipped until then
-	retryAt    time.Time            // when to retry a start refused for capacity
-	overloads  int
-	out        Outcome
-	t0         time.Time
+	exclude    map[string]bool // hosts that failed this request
+	// kind is the engine kind whose token ids the delivered stream holds;
+	// a continuation needs that kind, or an engine that reads text.
+	kind      string
+	soft      map[string]bool      // of those, hosts that only stalled or went silent: a last resort
+	ctxLimit  int                  // hosts with a context this small or smaller refused the request
+	fresh     int                  // attempts started after failures
+	noBackup  bool                 // no backup candidate this segment
+	cooldown  map[string]time.Time // hosts that said "overloaded", skipped until then
+	retryAt   time.Time            // when to retry a start refused for capacity
+	overloads int
+	out       Outcome
+	t0        time.Time
 
 	probeCtx   context.Context // ends with the request
 	stopProbes context.CancelFunc

@@ -106,6 +106,9 @@ again:
 		if build != nil && (mi.Engine != build.Engine || mi.Quantization != build.Quantization) {
 			continue
 		}
+		if g.commit > 0 && g.kind != "" && mi.Engine != g.kind && !textEngine(mi.Engine) {
+			continue // its engine would read the delivered token ids as its own
+		}
 		if g.exclude[h.id] && !(lastResort && g.soft[h.id]) {
 			continue
 		}
@@ -177,6 +180,9 @@ again:
 	if measured {
 		a.firstLimit = max(d.cfg.StallFloor, time.Duration(d.cfg.StallFactor*float64(expTTFT)))
 	}
+	if mi := h.models[g.req.Model]; g.kind == "" || textEngine(mi.Engine) {
+		g.kind = mi.Engine
+	}
 	d.tasks[a.id] = a
 	h.attempts[a] = struct{}{}
 	h.inflight++
@@ -220,3 +226,7 @@ func (d *Dispatcher) onChunk(msg *nats.Msg) {
 	}
 	a.req.push(event{a: a, chunk: &c})
 }
+
+// textEngine reports whether an engine kind continues from ContinueText (an
+// HTTP engine with its own tokenizer) rather than from token ids.
+func textEngine(kind string) bool { return kind == "openai" || kind == "ollama" }
