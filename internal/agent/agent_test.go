@@ -51,17 +51,29 @@ type orch struct {
 	secrets map[string]string // host id → secret hash
 	hellos  chan fabric.Hello
 	refuse  atomic.Int32 // refuse this many more Hellos
+	denied  atomic.Int32 // refuse this many more connections
 	mu      sync.Mutex
 	hbs     []fabric.Heartbeat
 }
 
 func newOrch(t testing.TB, listen string, hosts map[string]string) *orch {
 	t.Helper()
+	return newOrchDenying(t, listen, hosts, 0)
+}
+
+// newOrchDenying is newOrch whose server refuses the first deny connections
+// whatever their credentials (an orchestrator that cannot check them yet).
+func newOrchDenying(t testing.TB, listen string, hosts map[string]string, deny int32) *orch {
+	t.Helper()
 	o := &orch{t: t, secrets: map[string]string{}, hellos: make(chan fabric.Hello, 16)}
+	o.denied.Store(deny)
 	for id, s := range hosts {
 		o.secrets[id] = fabric.HashSecret(s)
 	}
 	srv, err := fabric.StartServer(fabric.ServerConfig{Listen: listen, VerifyHost: func(id, secret string) bool {
+		if o.denied.Add(-1) >= 0 {
+			return false
+		}
 		h, ok := o.secrets[id]
 		return ok && fabric.CheckSecret(h, secret)
 	}})
@@ -567,40 +579,53 @@ func TestThrottle(t *testing.T) {
 }
 
 func TestReconnect(t *testing.T) {
-	secret := fabric.NewSecret()
-	hosts := map[string]string{"h1": secret}
-	o := newOrch(t, "127.0.0.1:0", hosts)
-	port := o.srv.Port()
-	h := startAgent(t, baseConfig(o, "h1", secret, map[string]engine.Engine{"bench": benchengine.New(benchengine.Options{})}))
-	o.waitHello(t)
-	eventually(t, "first hello acknowledged", func() error {
-		if s := h.a.Stats(); s.Hellos != 1 {
-			return fmt.Errorf("stats %+v", s)
-		}
-		return nil
-	})
+	for _, tc := range []struct {
+		name string
+		deny int32 // connections the restarted server refuses first
+	}{
+		{"restart", 0},
+		{"restart refusing the first reconnects", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			secret := fabric.NewSecret()
+			hosts := map[string]string{"h1": secret}
+			o := newOrch(t, "127.0.0.1:0", hosts)
+			port := o.srv.Port()
+			h := startAgent(t, baseConfig(o, "h1", secret, map[string]engine.Engine{"bench": benchengine.New(benchengine.Options{})}))
+			o.waitHello(t)
+			eventually(t, "first hello acknowledged", func() error {
+				if s := h.a.Stats(); s.Hellos != 1 {
+					return fmt.Errorf("stats %+v", s)
+				}
+				return nil
+			})
 
-	o.close()
-	eventually(t, "disconnect noticed", func() error {
-		if h.a.Stats().Connected {
-			return errors.New("still connected")
-		}
-		return nil
-	})
-	o2 := newOrch(t, "127.0.0.1:"+strconv.Itoa(port), hosts)
-	if hello := o2.waitHello(t); hello.HostID != "h1" {
-		t.Fatalf("hello after restart %+v", hello)
+			o.close()
+			eventually(t, "disconnect noticed", func() error {
+				if h.a.Stats().Connected {
+					return errors.New("still connected")
+				}
+				return nil
+			})
+			o2 := newOrchDenying(t, "127.0.0.1:"+strconv.Itoa(port), hosts, tc.deny)
+			if hello := o2.waitHello(t); hello.HostID != "h1" {
+				t.Fatalf("hello after restart %+v", hello)
+			}
+			if left := o2.denied.Load(); left > 0 {
+				t.Fatalf("reconnected with %d refusals still to come", left)
+			}
+			toks, last := o2.send(t, "h1", fabric.Task{ID: "t", Model: "bench", Request: engine.Request{Prompt: "p", MaxTokens: 5}}).all(t)
+			if !last.Done || len(toks) != 5 {
+				t.Fatalf("after reconnect: %d tokens, %+v", len(toks), last)
+			}
+			eventually(t, "second hello counted", func() error {
+				if s := h.a.Stats(); s.Hellos != 2 || !s.Connected {
+					return fmt.Errorf("stats %+v", s)
+				}
+				return nil
+			})
+		})
 	}
-	toks, last := o2.send(t, "h1", fabric.Task{ID: "t", Model: "bench", Request: engine.Request{Prompt: "p", MaxTokens: 5}}).all(t)
-	if !last.Done || len(toks) != 5 {
-		t.Fatalf("after reconnect: %d tokens, %+v", len(toks), last)
-	}
-	eventually(t, "second hello counted", func() error {
-		if s := h.a.Stats(); s.Hellos != 2 || !s.Connected {
-			return fmt.Errorf("stats %+v", s)
-		}
-		return nil
-	})
 }
 
 // TestBackToBackSegments sends each segment the moment the previous one's

@@ -40,8 +40,9 @@ func ReconnectDelay(attempt int) time.Duration {
 // connection with ReconnectDelay until ctx is done, except when the server
 // refuses the credentials (an error wrapping ErrAuth) or its TLS certificate
 // does not verify: retrying cannot fix either. Once connected, the
-// connection reconnects forever by itself (capped backoff with jitter); it
-// gives up only if the server refuses the credentials on reconnect. opts are
+// connection reconnects forever by itself (capped backoff with jitter), also
+// through refused credentials, since a once-valid host is more likely facing
+// an orchestrator that cannot check them yet than a revoked secret. opts are
 // applied after the defaults and may override them (handlers, TLS, name).
 func ConnectHost(ctx context.Context, url, hostID, secret string, opts ...nats.Option) (*nats.Conn, error) {
 	if !ValidHostID(hostID) {
@@ -56,6 +57,10 @@ func ConnectHost(ctx context.Context, url, hostID, secret string, opts ...nats.O
 		nats.CustomInboxPrefix(InboxPrefix(hostID)),
 		nats.MaxReconnects(-1),
 		nats.CustomReconnectDelay(ReconnectDelay),
+		// A refusal on reconnect may be the orchestrator restarting with its
+		// database not yet up; keep trying (at the capped backoff) instead of
+		// nats.go's default of giving up after two identical auth errors.
+		nats.IgnoreAuthErrorAbort(),
 		nats.PingInterval(20 * time.Second),
 		nats.MaxPingsOutstanding(3),
 		nats.Timeout(10 * time.Second),
