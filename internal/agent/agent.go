@@ -231,10 +231,12 @@ func (a *Agent) Stats() Stats {
 // Run connects and serves tasks until ctx is cancelled or the orchestrator
 // sends a "drain" control; then it drains (takes no new tasks, finishes the
 // ones in flight, tells the orchestrator in a heartbeat) and returns nil. It
-// returns an error if the orchestrator refuses the credentials, or if the
-// connection closes for good (credentials revoked), after aborting the tasks
-// in flight. A cancelled ctx before the first connection returns nil. Run
-// may be called once.
+// returns an error if the orchestrator refuses the credentials on the first
+// connect (wrapping fabric.ErrAuth) or its certificate does not verify, or if
+// the connection closes for good, after aborting the tasks in flight. Lost
+// connections are re-dialled forever, through refused credentials too. A
+// cancelled ctx before the first connection returns nil. Run may be called
+// once.
 func (a *Agent) Run(ctx context.Context) error {
 	if !a.started.CompareAndSwap(false, true) {
 		return errors.New("agent: Run called twice")
