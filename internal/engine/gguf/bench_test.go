@@ -87,3 +87,32 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMatMul compares 8 vectors in one MatMul with 8 MatVec calls
+// (prompt processing), one thread; CPU ns per weight per vector.
+func BenchmarkMatMul(b *testing.B) {
+	const rows, cols, n = 1024, 2048, 8
+	r := rand.New(rand.NewPCG(17, 18))
+	x := randomVector(r, n*cols)
+	out := make([]float32, n*rows)
+	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeQ8_0, gguf.TypeQ4_K, gguf.TypeQ6_K} {
+		w := randomWeights(r, typ, rows*cols)
+		for _, batched := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/batched=%v", typ, batched), func(b *testing.B) {
+				p := gguf.NewPool(1)
+				defer p.Close()
+				cpu0 := cpuTime()
+				for b.Loop() {
+					if batched {
+						p.MatMul(typ, w, rows, cols, x, n, out)
+						continue
+					}
+					for i := range n {
+						p.MatVec(typ, w, rows, cols, x[i*cols:(i+1)*cols], out[i*rows:(i+1)*rows])
+					}
+				}
+				b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/(float64(b.N)*rows*cols*n), "cpu-ns/weight/vector")
+			})
+		}
+	}
+}

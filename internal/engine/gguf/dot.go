@@ -10,8 +10,14 @@ import (
 // ggml format, with float32 activations. They never expand a row: each block
 // is decoded into registers and folded into partial sums, and per-block scale
 // factors are applied once per block or sub-block. Activations stay float32
-// (no rounding to q8), so results equal dequantize-then-dot up to float32
-// summation order.
+// (no rounding to q8 unless the Pool rounds them first), so results equal
+// dequantize-then-dot up to float32 summation order.
+//
+// Every product is wrapped in float32() so the compiler cannot fuse it with
+// the following add into an FMA (Go does on arm64, and on amd64 with
+// GOAMD64=v3). The results are then bit-identical on every host whatever its
+// architecture and thread count, so a continuation computed on another host
+// sees exactly the logits the first host would have.
 
 // rowDot is a kernel computing the dot product of one encoded row with x,
 // where len(x) is the row length.
@@ -104,17 +110,17 @@ func Dot(a, b []float32) float32 {
 	for ; i+8 <= len(a); i += 8 {
 		aa := a[i : i+8 : i+8]
 		bb := b[i : i+8 : i+8]
-		s0 += aa[0] * bb[0]
-		s1 += aa[1] * bb[1]
-		s2 += aa[2] * bb[2]
-		s3 += aa[3] * bb[3]
-		s4 += aa[4] * bb[4]
-		s5 += aa[5] * bb[5]
-		s6 += aa[6] * bb[6]
-		s7 += aa[7] * bb[7]
+		s0 += float32(aa[0] * bb[0])
+		s1 += float32(aa[1] * bb[1])
+		s2 += float32(aa[2] * bb[2])
+		s3 += float32(aa[3] * bb[3])
+		s4 += float32(aa[4] * bb[4])
+		s5 += float32(aa[5] * bb[5])
+		s6 += float32(aa[6] * bb[6])
+		s7 += float32(aa[7] * bb[7])
 	}
 	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
+		s0 += float32(a[i] * b[i])
 	}
 	return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 }
@@ -142,7 +148,7 @@ func dotF32Row(w []byte, x []float32) float32 {
 	}
 	var s float32
 	for i := range x {
-		s += math.Float32frombits(binary.LittleEndian.Uint32(w[4*i:])) * x[i]
+		s += float32(math.Float32frombits(binary.LittleEndian.Uint32(w[4*i:])) * x[i])
 	}
 	return s
 }
@@ -152,7 +158,7 @@ func dotF16Row(w []byte, x []float32) float32 {
 	if !ok {
 		var s float32
 		for i := range x {
-			s += half(w[2*i:]) * x[i]
+			s += float32(half(w[2*i:]) * x[i])
 		}
 		return s
 	}
@@ -163,13 +169,13 @@ func dotF16Row(w []byte, x []float32) float32 {
 	for ; i+4 <= len(x); i += 4 {
 		hh := h[i : i+4 : i+4]
 		xx := x[i : i+4 : i+4]
-		s0 += tab[hh[0]] * xx[0]
-		s1 += tab[hh[1]] * xx[1]
-		s2 += tab[hh[2]] * xx[2]
-		s3 += tab[hh[3]] * xx[3]
+		s0 += float32(tab[hh[0]] * xx[0])
+		s1 += float32(tab[hh[1]] * xx[1])
+		s2 += float32(tab[hh[2]] * xx[2])
+		s3 += float32(tab[hh[3]] * xx[3])
 	}
 	for ; i < len(x); i++ {
-		s0 += tab[h[i]] * x[i]
+		s0 += float32(tab[h[i]] * x[i])
 	}
 	return (s0 + s1) + (s2 + s3)
 }
@@ -179,7 +185,7 @@ func dotBF16Row(w []byte, x []float32) float32 {
 	if !ok {
 		var s float32
 		for i := range x {
-			s += bf16ToFloat(binary.LittleEndian.Uint16(w[2*i:])) * x[i]
+			s += float32(bf16ToFloat(binary.LittleEndian.Uint16(w[2*i:])) * x[i])
 		}
 		return s
 	}
@@ -189,13 +195,13 @@ func dotBF16Row(w []byte, x []float32) float32 {
 	for ; i+4 <= len(x); i += 4 {
 		hh := h[i : i+4 : i+4]
 		xx := x[i : i+4 : i+4]
-		s0 += math.Float32frombits(uint32(hh[0])<<16) * xx[0]
-		s1 += math.Float32frombits(uint32(hh[1])<<16) * xx[1]
-		s2 += math.Float32frombits(uint32(hh[2])<<16) * xx[2]
-		s3 += math.Float32frombits(uint32(hh[3])<<16) * xx[3]
+		s0 += float32(math.Float32frombits(uint32(hh[0])<<16) * xx[0])
+		s1 += float32(math.Float32frombits(uint32(hh[1])<<16) * xx[1])
+		s2 += float32(math.Float32frombits(uint32(hh[2])<<16) * xx[2])
+		s3 += float32(math.Float32frombits(uint32(hh[3])<<16) * xx[3])
 	}
 	for ; i < len(x); i++ {
-		s0 += math.Float32frombits(uint32(h[i])<<16) * x[i]
+		s0 += float32(math.Float32frombits(uint32(h[i])<<16) * x[i])
 	}
 	return (s0 + s1) + (s2 + s3)
 }
@@ -211,12 +217,12 @@ func dotQ8_0(w []byte, x []float32) float32 {
 		for j := 0; j < 32; j += 4 {
 			qq := q[j : j+4 : j+4]
 			xx := xs[j : j+4 : j+4]
-			s0 += tab[qq[0]] * xx[0]
-			s1 += tab[qq[1]] * xx[1]
-			s2 += tab[qq[2]] * xx[2]
-			s3 += tab[qq[3]] * xx[3]
+			s0 += float32(tab[qq[0]] * xx[0])
+			s1 += float32(tab[qq[1]] * xx[1])
+			s2 += float32(tab[qq[2]] * xx[2])
+			s3 += float32(tab[qq[3]] * xx[3])
 		}
-		sum += half(b) * ((s0 + s1) + (s2 + s3))
+		sum += float32(half(b) * ((s0 + s1) + (s2 + s3)))
 		w, x = w[34:], x[32:]
 	}
 	return sum
@@ -230,10 +236,10 @@ func dotQ8_1(w []byte, x []float32) float32 {
 		q := b[4:36:36]
 		var s0, s1 float32
 		for j := 0; j < 32; j += 2 {
-			s0 += float32(int8(q[j])) * xs[j]
-			s1 += float32(int8(q[j+1])) * xs[j+1]
+			s0 += float32(float32(int8(q[j])) * xs[j])
+			s1 += float32(float32(int8(q[j+1])) * xs[j+1])
 		}
-		sum += half(b) * (s0 + s1)
+		sum += float32(half(b) * (s0 + s1))
 		w, x = w[36:], x[32:]
 	}
 	return sum
@@ -249,12 +255,12 @@ func dotQ4_0(w []byte, x []float32) float32 {
 		var s0, s1, s2, s3 float32
 		for j := 0; j < 16; j += 2 {
 			q0, q1 := q[j], q[j+1]
-			s0 += tab[q0&0xf] * xs[j]
-			s1 += tab[q0>>4] * xs[j+16]
-			s2 += tab[q1&0xf] * xs[j+1]
-			s3 += tab[q1>>4] * xs[j+17]
+			s0 += float32(tab[q0&0xf] * xs[j])
+			s1 += float32(tab[q0>>4] * xs[j+16])
+			s2 += float32(tab[q1&0xf] * xs[j+1])
+			s3 += float32(tab[q1>>4] * xs[j+17])
 		}
-		sum += half(b) * ((s0 + s1) + (s2 + s3))
+		sum += float32(half(b) * ((s0 + s1) + (s2 + s3)))
 		w, x = w[18:], x[32:]
 	}
 	return sum
@@ -268,11 +274,11 @@ func dotQ4_1(w []byte, x []float32) float32 {
 		q := b[4:20:20]
 		var s0, s1, sx float32
 		for j := range 16 {
-			s0 += float32(q[j]&0xf) * xs[j]
-			s1 += float32(q[j]>>4) * xs[j+16]
+			s0 += float32(float32(q[j]&0xf) * xs[j])
+			s1 += float32(float32(q[j]>>4) * xs[j+16])
 			sx += xs[j] + xs[j+16]
 		}
-		sum += half(b)*(s0+s1) + half(b[2:])*sx
+		sum += float32(half(b)*(s0+s1)) + float32(half(b[2:])*sx)
 		w, x = w[20:], x[32:]
 	}
 	return sum
@@ -290,10 +296,10 @@ func dotQ5_0(w []byte, x []float32) float32 {
 		for j := range 16 {
 			h0 := byte(qh>>j<<4) & 0x10
 			h1 := byte(qh>>(j+12)) & 0x10
-			s0 += tab[(q[j]&0xf|h0)&31] * xs[j]
-			s1 += tab[(q[j]>>4|h1)&31] * xs[j+16]
+			s0 += float32(tab[(q[j]&0xf|h0)&31] * xs[j])
+			s1 += float32(tab[(q[j]>>4|h1)&31] * xs[j+16])
 		}
-		sum += half(b) * (s0 + s1)
+		sum += float32(half(b) * (s0 + s1))
 		w, x = w[22:], x[32:]
 	}
 	return sum
@@ -310,11 +316,11 @@ func dotQ5_1(w []byte, x []float32) float32 {
 		for j := range 16 {
 			h0 := byte(qh>>j<<4) & 0x10
 			h1 := byte(qh>>(j+12)) & 0x10
-			s0 += float32(q[j]&0xf|h0) * xs[j]
-			s1 += float32(q[j]>>4|h1) * xs[j+16]
+			s0 += float32(float32(q[j]&0xf|h0) * xs[j])
+			s1 += float32(float32(q[j]>>4|h1) * xs[j+16])
 			sx += xs[j] + xs[j+16]
 		}
-		sum += half(b)*(s0+s1) + half(b[2:])*sx
+		sum += float32(half(b)*(s0+s1)) + float32(half(b[2:])*sx)
 		w, x = w[24:], x[32:]
 	}
 	return sum
@@ -332,12 +338,12 @@ func dotQ8K(w []byte, x []float32) float32 {
 		for j := 0; j < qk; j += 4 {
 			qq := q[j : j+4 : j+4]
 			xx := xs[j : j+4 : j+4]
-			s0 += tab[qq[0]] * xx[0]
-			s1 += tab[qq[1]] * xx[1]
-			s2 += tab[qq[2]] * xx[2]
-			s3 += tab[qq[3]] * xx[3]
+			s0 += float32(tab[qq[0]] * xx[0])
+			s1 += float32(tab[qq[1]] * xx[1])
+			s2 += float32(tab[qq[2]] * xx[2])
+			s3 += float32(tab[qq[3]] * xx[3])
 		}
-		sum += d * ((s0 + s1) + (s2 + s3))
+		sum += float32(d * ((s0 + s1) + (s2 + s3)))
 		w, x = w[292:], x[qk:]
 	}
 	return sum
@@ -361,15 +367,15 @@ func dotQ2K(w []byte, x []float32) float32 {
 					is++
 					var s, sx float32
 					for l := range 16 {
-						s += float32((qq[l+16*h]>>shift)&3) * xs[l]
+						s += float32(float32((qq[l+16*h]>>shift)&3) * xs[l])
 						sx += xs[l]
 					}
-					sd += float32(sc&0xf) * s
-					sm += float32(sc>>4) * sx
+					sd += float32(float32(sc&0xf) * s)
+					sm += float32(float32(sc>>4) * sx)
 				}
 			}
 		}
-		sum += d*sd - dmin*sm
+		sum += float32(d*sd) - float32(dmin*sm)
 		w = w[84:]
 	}
 	return sum
@@ -397,15 +403,15 @@ func dotQ3K(w []byte, x []float32) float32 {
 					qs := qq[16*h : 16*h+16 : 16*h+16]
 					var s float32
 					for l := range 16 {
-						s += tab[((qs[l]>>shift)&3|(hh[l]>>hb&1)<<2)&7] * xs[l]
+						s += float32(tab[((qs[l]>>shift)&3|(hh[l]>>hb&1)<<2)&7] * xs[l])
 					}
-					sd += float32(int(sc[is])-32) * s
+					sd += float32(float32(int(sc[is])-32) * s)
 					is++
 				}
 				hb++
 			}
 		}
-		sum += d * sd
+		sum += float32(d * sd)
 		w = w[110:]
 	}
 	return sum
@@ -425,20 +431,20 @@ func dotQ4K(w []byte, x []float32) float32 {
 			xh := x[32:64:64]
 			var s0, s1, s2, s3, x0, x1 float32
 			for l := 0; l < 32; l += 2 {
-				s0 += tab[qs[l]&0xf] * xl[l]
-				s1 += tab[qs[l]>>4] * xh[l]
-				s2 += tab[qs[l+1]&0xf] * xl[l+1]
-				s3 += tab[qs[l+1]>>4] * xh[l+1]
+				s0 += float32(tab[qs[l]&0xf] * xl[l])
+				s1 += float32(tab[qs[l]>>4] * xh[l])
+				s2 += float32(tab[qs[l+1]&0xf] * xl[l+1])
+				s3 += float32(tab[qs[l+1]>>4] * xh[l+1])
 				x0 += xl[l] + xl[l+1]
 				x1 += xh[l] + xh[l+1]
 			}
 			sc1, m1 := scaleMinK4(is, scales)
 			sc2, m2 := scaleMinK4(is+1, scales)
-			sd += float32(sc1)*(s0+s2) + float32(sc2)*(s1+s3)
-			sm += float32(m1)*x0 + float32(m2)*x1
+			sd += float32(float32(sc1)*(s0+s2)) + float32(float32(sc2)*(s1+s3))
+			sm += float32(float32(m1)*x0) + float32(float32(m2)*x1)
 			x = x[64:]
 		}
-		sum += d*sd - dmin*sm
+		sum += float32(d*sd) - float32(dmin*sm)
 		w = w[144:]
 	}
 	return sum
@@ -460,19 +466,19 @@ func dotQ5K(w []byte, x []float32) float32 {
 			var s0, s1, x0, x1 float32
 			for l := range 32 {
 				h := qh[l] >> u
-				s0 += tab[(qs[l]&0xf|(h&1)<<4)&63] * xl[l]
-				s1 += tab[(qs[l]>>4|(h&2)<<3)&63] * xh[l]
+				s0 += float32(tab[(qs[l]&0xf|(h&1)<<4)&63] * xl[l])
+				s1 += float32(tab[(qs[l]>>4|(h&2)<<3)&63] * xh[l])
 				x0 += xl[l]
 				x1 += xh[l]
 			}
 			sc1, m1 := scaleMinK4(is, scales)
 			sc2, m2 := scaleMinK4(is+1, scales)
-			sd += float32(sc1)*s0 + float32(sc2)*s1
-			sm += float32(m1)*x0 + float32(m2)*x1
+			sd += float32(float32(sc1)*s0) + float32(float32(sc2)*s1)
+			sm += float32(float32(m1)*x0) + float32(float32(m2)*x1)
 			x = x[64:]
 			u += 2
 		}
-		sum += d*sd - dmin*sm
+		sum += float32(d*sd) - float32(dmin*sm)
 		w = w[176:]
 	}
 	return sum
@@ -494,17 +500,17 @@ func dotQ6K(w []byte, x []float32) float32 {
 				var s1, s2, s3, s4 float32
 				for l := 16 * is; l < 16*is+16; l++ {
 					h := qh[l]
-					s1 += tab[(ql[l]&0xf|(h&3)<<4)&63] * xs[l]
-					s2 += tab[(ql[l+32]&0xf|(h>>2&3)<<4)&63] * xs[l+32]
-					s3 += tab[(ql[l]>>4|(h>>4&3)<<4)&63] * xs[l+64]
-					s4 += tab[(ql[l+32]>>4|(h>>6&3)<<4)&63] * xs[l+96]
+					s1 += float32(tab[(ql[l]&0xf|(h&3)<<4)&63] * xs[l])
+					s2 += float32(tab[(ql[l+32]&0xf|(h>>2&3)<<4)&63] * xs[l+32])
+					s3 += float32(tab[(ql[l]>>4|(h>>4&3)<<4)&63] * xs[l+64])
+					s4 += float32(tab[(ql[l+32]>>4|(h>>6&3)<<4)&63] * xs[l+96])
 				}
-				sd += float32(int8(sc[is]))*s1 + float32(int8(sc[is+2]))*s2 +
-					float32(int8(sc[is+4]))*s3 + float32(int8(sc[is+6]))*s4
+				sd += float32(float32(int8(sc[is]))*s1) + float32(float32(int8(sc[is+2]))*s2) +
+					float32(float32(int8(sc[is+4]))*s3) + float32(float32(int8(sc[is+6]))*s4)
 			}
 			x = x[128:]
 		}
-		sum += d * sd
+		sum += float32(d * sd)
 		w = w[210:]
 	}
 	return sum
