@@ -35,6 +35,17 @@ var streetCompound = []string{"straße", "strasse", "str.", "weg", "gasse", "pla
 	"gata", "laan", "straat", "plein", "gracht", "kade", "dreef", "utca", "ulica", "stræde", "torg", "torget", "väg",
 	"brink", "singel", "road", "street"}
 
+// lowerStreet are street words that mark an address even in lower case
+// ("12 main street"); most English street words ("views", "points") do not.
+var lowerStreet = setOf(strings.Fields(`street st avenue ave road rd lane ln drive boulevard blvd terrace terrasse
+	straße strasse gasse weg vej vei veien gata gatan rue via calle avenida rua rúa`))
+
+// euroAfter are street words that follow the name and precede the number
+// ("Villacher Strasse 89"); English words in that position ("Saints Row 2")
+// are rarely addresses.
+var euroAfter = setOf(strings.Fields(`Strasse Straße Str Gasse Weg Platz Allee Gata Gatan Vej Katu Straat Laan Terrasse
+	Vei Veien Gate Plass Gade Ulica Utca`))
+
 // streetAbbrev are lower-case street words written after the name: Hungarian
 // "u." (utca), Polish "ul.", Greek and Romanian "str".
 var streetAbbrev = setOf(strings.Fields(`u ul str utca ulica`))
@@ -82,9 +93,9 @@ func (g *gazetteer) scanAddresses(text string, toks []tok, out []span) []span {
 			}
 			k, found := j, false
 			for k < len(toks) && k-j < 6 && toks[k].gap == " " && (toks[k].cap || toks[k].upper || particles[strings.ToLower(toks[k].w)] ||
-				streetBefore[capFirst(toks[k].w)] || streetAfter[capFirst(toks[k].w)] || streetAbbrev[toks[k].w]) {
+				lowerStreet[toks[k].w] || streetAbbrev[toks[k].w]) {
 				w := toks[k].w
-				if streetAfter[capFirst(w)] || streetBefore[capFirst(w)] || isStreetCompound(w) || streetAbbrev[w] {
+				if (toks[k].cap || toks[k].upper) && (streetAfter[capFirst(w)] || streetBefore[capFirst(w)]) || isStreetCompound(w) || streetAbbrev[w] || lowerStreet[w] {
 					found = true
 				}
 				k++
@@ -92,7 +103,8 @@ func (g *gazetteer) scanAddresses(text string, toks []tok, out []span) []span {
 					break
 				}
 			}
-			if !found && k > j && k-j <= 4 && k < len(toks) && isHouseNumber(toks[k]) && toks[k].gap == " " && !anyCommon(g, toks[j:k]) {
+			if !found && k > j && k-j <= 4 && k < len(toks) && isHouseNumber(toks[k]) && toks[k].gap == " " && !anyCommon(g, toks[j:k]) &&
+				len(toks[i].w) >= 3 && allCap(toks[j:k]) {
 				// "20789 Allika 46": a number, a name, a number.
 				found = true
 				score = -0.1
@@ -114,7 +126,7 @@ func (g *gazetteer) scanAddresses(text string, toks []tok, out []span) []span {
 			k := i + 1
 			street := streetBefore[toks[i].w] || isStreetCompound(toks[i].w)
 			for k < len(toks) && k-i < 6 && (toks[k].gap == " " || toks[k].gap == ". ") && (toks[k].cap || particles[strings.ToLower(toks[k].w)] || streetAbbrev[toks[k].w]) {
-				street = street || streetAfter[toks[k].w] || isStreetCompound(toks[k].w) || streetAbbrev[toks[k].w]
+				street = street || euroAfter[toks[k].w] || isStreetCompound(toks[k].w) || streetAbbrev[toks[k].w]
 				k++
 			}
 			if street && k < len(toks) && isHouseNumber(toks[k]) && (toks[k].gap == " " || toks[k].gap == ". ") {
@@ -193,9 +205,18 @@ func (g *gazetteer) extendAddress(text string, toks []tok, k, end int) int {
 	return end
 }
 
+func allCap(toks []tok) bool {
+	for _, t := range toks {
+		if !t.cap {
+			return false
+		}
+	}
+	return true
+}
+
 func anyCommon(g *gazetteer, toks []tok) bool {
 	for _, t := range toks {
-		if g.common[strings.ToLower(t.w)] || g.capwords[t.w] {
+		if g.common[strings.ToLower(t.w)] || g.capwords[t.w] || stopCaps[t.w] {
 			return true
 		}
 	}

@@ -111,8 +111,8 @@ var personAfter = []string{" says", " said", " wrote", " told", " asked", " repl
 var legalSuffixes = setOf(strings.Fields(`Inc Inc. Ltd Ltd. LLC L.L.C. GmbH Corp Corp. Corporation AG SA S.A. plc PLC BV B.V.
 	NV N.V. Pty Limited LLP KG OHG SARL SAS SRL S.r.l. Srl SpA S.p.A. Oy AB ASA A/S ApS Kft Zrt Ltda LTDA`))
 
-var orgAfter = []string{" is the brainchild", " office", " is a company", " headquarters", " employees", " shares",
-	" stock", " is an american", " is a german", " is an german", " is a british", " is a multinational",
+var orgAfter = []string{" is the brainchild", " office", " is a company", " headquarters", " employees",
+	" is an american", " is a german", " is an german", " is a british", " is a multinational",
 	" is an multinational", " ceo", " was founded", " is headquartered", " has offices", " announced", " customer service"}
 
 var orgSuffixes = setOf(strings.Fields(`Inc Inc. Ltd Ltd. LLC L.L.C. GmbH Corp Corp. Corporation Co Co. Company Group Holdings AG SA S.A.
@@ -222,7 +222,7 @@ func (s *Scanner) scanNames(text string, out []span) []span {
 			last := run[len(run)-1].w
 			orgCtx := !run[0].sentStart && endsWithAny(lowerCtx(st), orgBefore)
 			suffixCtx := orgCtx || (!run[0].sentStart && endsWithAny(lowerCtx(st), []string{" from", " at", " with", " for", " of"}))
-			if len(run) > 1 && orgSuffixes[last] && (legalSuffixes[last] || suffixCtx || !allCommon(g, run[:len(run)-1])) || strings.HasPrefix(after, ", Inc") || strings.HasPrefix(after, " & Co") {
+			if len(run) > 1 && orgSuffixes[last] && (legalSuffixes[last] || suffixCtx || !allCommon(g, run[:len(run)-1])) || strings.HasPrefix(after, ", Inc") || hasPrefixAny(after, []string{" & Co.", " & Co ", " & Co,"}) || after == " & Co" {
 				e := en
 				if strings.HasPrefix(after, ", Inc.") {
 					e += 6
@@ -264,7 +264,7 @@ func (s *Scanner) scanNames(text string, out []span) []span {
 			// "Bryan", "Elizabeth": a place and a name; context decides below.
 		}
 		pctx := endsWithAny(before, personBefore)
-		ps := g.personScore(run, title, pctx, hasPrefixAny(after, personAfter) || (dialogue(text, run) && !g.common[strings.ToLower(run[0].w)] && !g.capwords[run[0].w]))
+		ps := g.personScore(run, title, pctx, hasPrefixAny(after, personAfter) || (dialogue(text, run) && g.dialogueName(text, run[0].w)))
 		if landmark && len(run) == 1 && !title && !pctx {
 			ps = min(ps, 0.45)
 		}
@@ -282,12 +282,15 @@ func (s *Scanner) scanNames(text string, out []span) []span {
 			}
 			// A weak name: the place or company readings below may score higher.
 		}
+		if utf8.RuneCountInString(run[0].w) < 2 || stopCaps[run[0].w] {
+			continue
+		}
 		if endsWithAny(before, []string{"live in", "lives in", "living in", "moved to", "flew to", "born in", "based in", "located in", "grew up in", "moved here from"}) {
 			out = append(out, span{Location, st, en, 0.55})
 		} else if !run[0].sentStart && endsWithAny(before, []string{" in", " near"}) && allUnknown(g, run) {
 			out = append(out, span{Location, st, en, 0.5})
-		} else if !run[0].sentStart && endsWithAny(before, []string{" from"}) && allUnknown(g, run) {
-			out = append(out, span{Organization, st, en, 0.55}) // unknown name after "from": a company more often than a place
+		} else if !run[0].sentStart && personFrom(text, st) && allUnknown(g, run) {
+			out = append(out, span{Organization, st, en, 0.55}) // "Zoe Young from Flightaware": a person's company
 		}
 	}
 	persons = coordinate(text, g, persons)
@@ -346,7 +349,7 @@ func (g *gazetteer) place(run []tok) (bool, float64) {
 		name += " " + t.w
 	}
 	sc, ok := g.places[name]
-	if !ok || (len(run) == 1 && g.common[strings.ToLower(name)]) {
+	if !ok || (len(run) == 1 && (g.common[strings.ToLower(name)] || (sc > 0.4 && g.capwords[name]) || stopCaps[name] || utf8.RuneCountInString(name) < 3)) {
 		return false, 0
 	}
 	if len(run) == 1 && g.first[name] && sc > 0.5 {
@@ -552,6 +555,9 @@ func (g *gazetteer) companyShapes(text string, toks []tok, out []span) []span {
 		if t, sc := covered(l.s, l.e); t == Person && sc >= 0.6 || t == StreetAddress || t == Email || t == Phone {
 			continue
 		}
+		if prevT == Person && !mostlyCovered(out, lines[k-1]) || (nextT == Person && !mostlyCovered(out, lines[k+1])) {
+			continue // a person's line is a line that is (nearly) only the name
+		}
 		if capLine(g, text[l.s:l.e]) {
 			out = append(out, span{Organization, l.s, l.e, 0.8})
 		}
@@ -670,4 +676,52 @@ func surnameish(g *gazetteer, words ...string) bool {
 		}
 	}
 	return known >= 2
+}
+
+// dialogueName decides whether "Word:" at the start of a line names a
+// speaker: a known name, or an unknown word in a text with at least two
+// such lines (a script or a chat log). Labels ("Note:", "Disclaimer:") are
+// neither.
+func (g *gazetteer) dialogueName(text, w string) bool {
+	switch g.evidence(w) {
+	case 1, 0.9:
+		return true
+	case 0.3:
+		n := 0
+		for _, l := range strings.Split(text, "\n") {
+			if k := strings.IndexByte(l, ':'); k > 0 && k < 24 && !strings.Contains(l[:k], " ") {
+				n++
+			}
+		}
+		return n >= 2
+	}
+	return false
+}
+
+// personFrom reports "<Name> from " or "is from " just before offset i:
+// the unknown name after it is where a person works more often than not.
+func personFrom(text string, i int) bool {
+	b := text[:i]
+	if !strings.HasSuffix(b, " from ") {
+		return false
+	}
+	b = strings.TrimSuffix(b, " from ")
+	if strings.HasSuffix(b, " is") || strings.HasSuffix(b, " am") || strings.HasSuffix(b, "'m") {
+		return true
+	}
+	w := lastWord(b)
+	r, _ := utf8.DecodeRuneInString(w)
+	return unicode.IsUpper(r) && utf8.RuneCountInString(w) > 1
+}
+
+// mostlyCovered reports whether detections cover at least 60% of a line.
+func mostlyCovered(spans []span, l lineSpan) bool {
+	n := 0
+	for _, sp := range spans {
+		a, b := max(sp.start, l.s), min(sp.end, l.e)
+		if b > a {
+			n += b - a
+		}
+	}
+	return n*10 >= (l.e-l.s)*6
 }

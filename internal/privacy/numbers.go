@@ -145,6 +145,9 @@ func (s *Scanner) classifyNumber(text string, run numRun, out []span) []span {
 		}
 		return out
 	}
+	if notAPhone(text, g, sp) {
+		return out
+	}
 	if sc := cardScore(d, sp, ctx); sc >= 0.5 {
 		return append(out, span{CreditCard, run.start, run.end, sc})
 	} else if sc > 0 {
@@ -397,3 +400,37 @@ func scanNINO(text string, out []span) []span {
 	}
 	return out
 }
+
+// notAPhone rejects digit runs that are other figures: year ranges
+// ("1999-2000"), thousands ("1.000.000", "31,000"), counts ("1 2 3 4 5").
+func notAPhone(text string, g [][2]int, sp []string) bool {
+	if len(g) >= 3 && g[0][1]-g[0][0] == 4 && isYear(text[g[0][0]:g[0][1]]) {
+		return true // "1996 08 21 88 16": a timestamp
+	}
+	for k, x := range sp {
+		if strings.Contains(x, "/") && (g[k+1][1]-g[k+1][0] == 4 || g[k][1]-g[k][0] == 4) {
+			return true // "01/28/2015 11": a date and more
+		}
+	}
+	if len(g) == 2 && g[0][1]-g[0][0] == 4 && g[1][1]-g[1][0] == 4 && isYear(text[g[0][0]:g[0][1]]) && isYear(text[g[1][0]:g[1][1]]) {
+		return true
+	}
+	if len(g) >= 2 && (allSep(sp, ".") || allSep(sp, ",")) && g[0][1]-g[0][0] <= 3 {
+		thousands := true
+		for _, x := range g[1:] {
+			thousands = thousands && x[1]-x[0] == 3
+		}
+		if thousands {
+			return true
+		}
+	}
+	ones := 0
+	for _, x := range g {
+		if x[1]-x[0] == 1 {
+			ones++
+		}
+	}
+	return ones >= 4
+}
+
+func isYear(s string) bool { return (s[0] == '1' && s[1] == '9') || (s[0] == '2' && s[1] == '0') }
