@@ -493,7 +493,7 @@ func (r *Registry) RecordFigures(ctx context.Context, ups []FiguresUpdate) error
 		for _, u := range ups {
 			_, err := tx.ExecContext(ctx, r.db.Rebind(`UPDATE hosts SET
 				ttft_us = CASE WHEN ? > 0 THEN ? ELSE ttft_us END,
-				ms_per_token = CASE WHEN ? > 0 THEN ? ELSE ms_per_token END,
+				ms_per_token = CASE WHEN CAST(? AS DOUBLE PRECISION) > 0 THEN CAST(? AS DOUBLE PRECISION) ELSE ms_per_token END,
 				successes = successes + ?, failures = failures + ?,
 				divergences = divergences + ?, tokens = tokens + ?,
 				last_seen = CASE WHEN ? > last_seen THEN ? ELSE last_seen END

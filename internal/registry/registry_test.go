@@ -3,7 +3,10 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,7 +31,11 @@ func (c *clock) Add(d time.Duration) {
 func open(t *testing.T, c *clock) (*registry.Registry, *store.DB) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "peerllm.db"))
+	dsn := filepath.Join(t.TempDir(), "peerllm.db")
+	if pg := os.Getenv("PEERLLM_TEST_POSTGRES"); pg != "" {
+		dsn = postgresSchema(t, pg)
+	}
+	db, err := store.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,6 +49,34 @@ func open(t *testing.T, c *clock) (*registry.Registry, *store.DB) {
 		t.Fatal(err)
 	}
 	return r, db
+}
+
+// postgresSchema makes a fresh schema on the PostgreSQL server at dsn
+// (PEERLLM_TEST_POSTGRES, e.g. postgres://postgres@127.0.0.1:5432/db) and
+// returns a DSN that uses it, so the tests also run on PostgreSQL.
+func postgresSchema(t *testing.T, dsn string) string {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	schema := fmt.Sprintf("registry_test_%d", time.Now().UnixNano())
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if a, err := store.Open(ctx, dsn); err == nil {
+			a.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE")
+			a.Close()
+		}
+	})
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + "search_path=" + schema
 }
 
 func TestAddVerifyRemove(t *testing.T) {
