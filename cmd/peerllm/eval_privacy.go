@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"text/tabwriter"
 
 	"github.com/peerllm/peerllm/internal/privacy"
@@ -29,11 +32,15 @@ func evalPrivacy(ctx context.Context, args []string, stdout io.Writer) error {
 	llmURL := fs.String("llm-url", "", "also run the LLM sanitizer on this operator-trusted OpenAI-compatible API root (e.g. http://10.0.0.5:8000/v1)")
 	llmModel := fs.String("llm-model", "", "model name for --llm-url")
 	llmKeyEnv := fs.String("llm-key-env", "", "name of the environment variable holding the API key for --llm-url")
+	plain := fs.String("plain", "", `instead of --data: JSONL of unlabelled texts ({"text"} or {"prompt"} per line); reports the share of words hidden`)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if *plain != "" {
+		return evalPlain(*plain, th.m, *asJSON, stdout)
+	}
 	if *data == "" {
-		return usagef("--data FILE is required")
+		return usagef("--data FILE (or --plain FILE) is required")
 	}
 	if *split != "all" && *split != "tune" && *split != "holdout" {
 		return usagef("--split must be all, tune or holdout")
@@ -129,4 +136,57 @@ func printMisses(sc *privacy.Scanner, recs []privacy.EvalRecord, n int) {
 			}
 		}
 	}
+}
+
+// evalPlain reports how much of unlabelled text the scanner hides.
+func evalPlain(path string, min map[string]float64, asJSON bool, stdout io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open data: %w", err)
+	}
+	defer f.Close()
+	var texts []string
+	r := bufio.NewScanner(f)
+	r.Buffer(make([]byte, 1<<20), 64<<20)
+	for line := 1; r.Scan(); line++ {
+		if len(bytes.TrimSpace(r.Bytes())) == 0 {
+			continue
+		}
+		var rec struct {
+			Text   *string `json:"text"`
+			Prompt *string `json:"prompt"`
+		}
+		if err := json.Unmarshal(r.Bytes(), &rec); err != nil {
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+		switch {
+		case rec.Text != nil:
+			texts = append(texts, *rec.Text)
+		case rec.Prompt != nil:
+			texts = append(texts, *rec.Prompt)
+		default:
+			return fmt.Errorf("line %d: want a \"text\" or \"prompt\" string", line)
+		}
+	}
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("read data: %w", err)
+	}
+	sc, err := privacy.NewScanner(privacy.Config{MinScore: min})
+	if err != nil {
+		return err
+	}
+	rep := privacy.EvaluatePlain(sc, texts)
+	if asJSON {
+		return json.NewEncoder(stdout).Encode(rep)
+	}
+	fmt.Fprintf(stdout, "texts: %d, words: %d, hidden: %d (%.2f%%)\n", rep.Texts, rep.Words, rep.Hidden, 100*rep.Share)
+	types := make([]string, 0, len(rep.ByType))
+	for t := range rep.ByType {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	for _, t := range types {
+		fmt.Fprintf(stdout, "  %-15s %d\n", t, rep.ByType[t])
+	}
+	return nil
 }

@@ -97,6 +97,26 @@ func TestEvalPrivacyDevData(t *testing.T) {
 	}
 }
 
+func TestEvalPrivacyPlain(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "p.jsonl")
+	lines := `{"prompt": "How do I bake bread at home?"}` + "\n" + `{"text": "Mail jane@example.org please"}` + "\n"
+	if err := os.WriteFile(data, []byte(lines), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := evalPrivacy(context.Background(), []string{"--plain", data, "--json"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var rep privacy.PlainReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	// "jane@example.org" is three words (jane, example, org), all hidden.
+	if rep.Texts != 2 || rep.Words != 12 || rep.Hidden != 3 || rep.ByType["EMAIL_ADDRESS"] != 1 {
+		t.Fatalf("report %+v", rep)
+	}
+}
+
 // TestEvalPrivacyWithSanitizer runs the evaluation with the LLM sanitizer
 // against a labelled test double of an operator's OpenAI-compatible server
 // that knows one name the scanner cannot find.

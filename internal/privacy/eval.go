@@ -253,3 +253,51 @@ func (ts *TypeScore) finish() {
 	ts.OverlapF1 = f1(ts.OverlapP, ts.OverlapR)
 	ts.HiddenR = ratio(ts.AnyTypeTP, ts.Gold)
 }
+
+// PlainReport is the result of EvaluatePlain.
+type PlainReport struct {
+	Texts  int            `json:"texts"`
+	Words  int            `json:"words"`
+	Hidden int            `json:"hidden_words"`
+	Share  float64        `json:"hidden_share"`
+	ByType map[string]int `json:"entities_by_type"`
+}
+
+// EvaluatePlain measures how much of ordinary, unlabelled text the scanner
+// hides: the share of words (runs of letters or digits) that overlap a
+// detection, and the detections by type. On text with few identifiers it
+// bounds the cost to the answer's usefulness.
+func EvaluatePlain(s *Scanner, texts []string) PlainReport {
+	rep := PlainReport{ByType: map[string]int{}}
+	for _, text := range texts {
+		rep.Texts++
+		ents := s.Scan(text)
+		for _, e := range ents {
+			rep.ByType[e.Type]++
+		}
+		runes := []rune(text)
+		k := 0
+		for i := 0; i < len(runes); {
+			if !unicode.IsLetter(runes[i]) && !unicode.IsDigit(runes[i]) {
+				i++
+				continue
+			}
+			j := i
+			for j < len(runes) && (unicode.IsLetter(runes[j]) || unicode.IsDigit(runes[j])) {
+				j++
+			}
+			rep.Words++
+			for k < len(ents) && ents[k].End <= i {
+				k++
+			}
+			if k < len(ents) && ents[k].Start < j {
+				rep.Hidden++
+			}
+			i = j
+		}
+	}
+	if rep.Words > 0 {
+		rep.Share = float64(rep.Hidden) / float64(rep.Words)
+	}
+	return rep
+}
