@@ -71,6 +71,20 @@ func writeError(w http.ResponseWriter, status int, typ, msg string) {
 }
 
 func (s *llamaServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		switch r.URL.Path {
+		case "/v1/models":
+			// llama-server lists its one model with GGUF facts in "meta"
+			// (the trained context, not the one it runs with).
+			fmt.Fprintf(w, `{"object":"list","data":[{"id":"toy.gguf","object":"model","created":1700000000,"owned_by":"llamacpp","meta":{"vocab_type":1,"n_vocab":32,"n_ctx_train":%d,"n_embd":64,"n_params":260000,"size":1185376}}]}`, 2*s.toy.Info().ContextLength)
+		case "/props":
+			fmt.Fprintf(w, `{"default_generation_settings":{"n_ctx":%d,"params":{"temperature":0.8}},"total_slots":1,"model_path":"/models/toy.gguf","chat_template":""}`, s.toy.Info().ContextLength)
+		default:
+			writeError(w, 404, "not_found_error", "File Not Found")
+		}
+		return
+	}
 	var raw map[string]any
 	var req wireRequest
 	dec := json.NewDecoder(r.Body)

@@ -49,6 +49,7 @@ type Config struct {
 // Engine generates through an OpenAI-compatible server.
 type Engine struct {
 	cfg    Config
+	info   engine.Info
 	base   string // BaseURL ending in /v1
 	client *http.Client
 }
@@ -69,13 +70,12 @@ func New(cfg Config) (*Engine, error) {
 	if client == nil {
 		client = &http.Client{}
 	}
-	return &Engine{cfg: cfg, base: base, client: client}, nil
+	info := engine.Info{Model: cfg.Model, Architecture: "remote", ContextLength: cfg.ContextLength}
+	return &Engine{cfg: cfg, info: info, base: base, client: client}, nil
 }
 
-// Info reports the configured model; the server is not asked.
-func (e *Engine) Info() engine.Info {
-	return engine.Info{Model: e.cfg.Model, Architecture: "remote", ContextLength: e.cfg.ContextLength}
-}
+// Info reports the model: from Config, or from the server for Connect.
+func (e *Engine) Info() engine.Info { return e.info }
 
 // Close releases idle connections.
 func (e *Engine) Close() error {

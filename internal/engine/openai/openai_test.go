@@ -280,3 +280,47 @@ func BenchmarkGenerate(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tokens/s")
 }
+
+func TestDiscoverAndConnect(t *testing.T) {
+	_, srv := startDouble(t)
+	infos, err := openai.Discover(context.Background(), openai.Config{BaseURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The trained context (512) is narrowed to the running one from /props.
+	want := engine.Info{Model: "toy.gguf", Architecture: "remote", ContextLength: ctxLen, Parameters: 260000, VocabSize: 32}
+	if len(infos) != 1 || infos[0] != want {
+		t.Fatalf("Discover = %+v, want [%+v]", infos, want)
+	}
+	e, err := openai.Connect(context.Background(), openai.Config{BaseURL: srv.URL + "/v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Info() != want {
+		t.Errorf("Connect Info = %+v, want %+v", e.Info(), want)
+	}
+	if _, err := openai.Connect(context.Background(), openai.Config{BaseURL: srv.URL, Model: "other"}); err == nil {
+		t.Error("Connect accepted a model the server does not serve")
+	}
+
+	// vLLM: max_model_len in the list, no /props.
+	vllm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/models" || r.Header.Get("Authorization") != "Bearer k" {
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"object":"error","message":"Not Found","type":"NotFoundError","code":404}`))
+			return
+		}
+		w.Write([]byte(`{"object":"list","data":[{"id":"Qwen/Qwen2.5-0.5B-Instruct","object":"model","created":1700000000,"owned_by":"vllm","root":"Qwen/Qwen2.5-0.5B-Instruct","parent":null,"max_model_len":32768,"permission":[]}]}`))
+	}))
+	defer vllm.Close()
+	v, err := openai.Connect(context.Background(), openai.Config{BaseURL: vllm.URL, APIKey: "k", Model: "Qwen/Qwen2.5-0.5B-Instruct"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := v.Info(); info.ContextLength != 32768 || info.Model != "Qwen/Qwen2.5-0.5B-Instruct" {
+		t.Errorf("vLLM Info = %+v", info)
+	}
+	if _, err := openai.Discover(context.Background(), openai.Config{BaseURL: vllm.URL}); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("Discover without the API key: err = %v, want the 404", err)
+	}
+}
