@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -27,6 +28,7 @@ type fileServer struct {
 	data        []byte
 	cutFirst    bool // cut the connection half-way through the first response
 	ignoreRange bool // answer 200 with the whole file even to a Range request
+	cutEvery    int  // if > 0, cut every response after this many body bytes
 
 	mu     sync.Mutex
 	ranges []string // Range header of each request ("" for none)
@@ -48,6 +50,24 @@ func (s *fileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.(http.Flusher).Flush()
 		conn, _, err := w.(http.Hijacker).Hijack()
 		if err == nil {
+			conn.Close()
+		}
+		return
+	}
+	if s.cutEvery > 0 {
+		start := 0
+		if rg := r.Header.Get("Range"); rg != "" {
+			fmt.Sscanf(rg, "bytes=%d-", &start)
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, len(s.data)-1, len(s.data)))
+			w.Header().Set("Content-Length", strconv.Itoa(len(s.data)-start))
+			w.WriteHeader(http.StatusPartialContent)
+		} else {
+			w.Header().Set("Content-Length", strconv.Itoa(len(s.data)))
+			w.WriteHeader(http.StatusOK)
+		}
+		w.Write(s.data[start:min(start+s.cutEvery, len(s.data))])
+		w.(http.Flusher).Flush()
+		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
 			conn.Close()
 		}
 		return
@@ -165,6 +185,36 @@ func TestDownloadResumesAfterCut(t *testing.T) {
 	if len(reqs) != 2 || reqs[0] != "" || reqs[1] != "bytes="+strconv.Itoa(len(data)/2)+"-" {
 		t.Errorf("requests' Range headers = %q, want none then bytes=%d-", reqs, len(data)/2)
 	}
+}
+
+func TestDownloadKeepsPartAcrossCalls(t *testing.T) {
+	data := realModel(t)
+	s := &fileServer{data: data, cutEvery: 100_000}
+	opts := start(t, s)
+	// One call makes five attempts of 100 kB each, then gives up keeping
+	// the 500 kB it has; the next call resumes from there.
+	_, err := models.Resolve(context.Background(), "stories260K", opts)
+	part := filepath.Join(opts.CacheDir, "tinyllamas", "stories260K.gguf.part")
+	if err == nil || !strings.Contains(err.Error(), "kept for resume") {
+		t.Fatalf("err = %v, want a broken transfer with the partial file kept", err)
+	}
+	if st, err := os.Stat(part); err != nil || st.Size() != 500_000 {
+		t.Fatalf("partial file: %v, %v; want 500000 bytes", st, err)
+	}
+	if reqs := s.requests(); len(reqs) != 5 || reqs[4] != "bytes=400000-" {
+		t.Errorf("Range headers = %q", reqs)
+	}
+	for i := 0; i < 3; i++ {
+		p, err := models.Resolve(context.Background(), "stories260K", opts)
+		if err == nil {
+			checkInstalled(t, p, opts, data)
+			if got := s.requests()[5]; got != "bytes=500000-" {
+				t.Errorf("second call started with Range %q, want bytes=500000-", got)
+			}
+			return
+		}
+	}
+	t.Fatal("download never completed")
 }
 
 func TestDownloadResumesPartFile(t *testing.T) {
