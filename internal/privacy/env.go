@@ -199,6 +199,58 @@ func hostnameScore(tok string) float64 {
 	return 0
 }
 
+// scanLogHosts finds the host field of syslog lines:
+// "Nov 22 02:11:25 alice-laptop sshd[812]: ...".
+func scanLogHosts(text string, out []span) []span {
+	for ls := 0; ls < len(text); {
+		le := strings.IndexByte(text[ls:], '\n')
+		if le < 0 {
+			le = len(text)
+		} else {
+			le += ls
+		}
+		line := text[ls:le]
+		if len(line) > 20 && monthAt(strings.ToLower(line[:3]), 0) == 3 && line[3] == ' ' &&
+			(isDigit(line[4]) || line[4] == ' ') && isDigit(line[5]) && line[6] == ' ' &&
+			isDigit(line[7]) && line[9] == ':' && line[12] == ':' && line[15] == ' ' {
+			h := 16
+			e := h
+			for e < len(line) && line[e] != ' ' {
+				e++
+			}
+			if e > h && e < len(line) && valueFits(Hostname, line[h:e]) {
+				out = append(out, span{Hostname, ls + h, ls + e, 0.8})
+			}
+		}
+		ls = le + 1
+	}
+	return out
+}
+
+// scanDomainUsers finds Windows DOMAIN\user names: "CORP\jsmith".
+func scanDomainUsers(text string, out []span) []span {
+	for i := 1; i+1 < len(text); i++ {
+		if text[i] != '\\' || !isAlpha(text[i+1]) {
+			continue
+		}
+		d := i
+		for d > 0 && (text[d-1] >= 'A' && text[d-1] <= 'Z' || isDigit(text[d-1]) || text[d-1] == '-') {
+			d--
+		}
+		if i-d < 2 || i-d > 15 || (d > 0 && isAlnum(text[d-1])) || (d > 0 && text[d-1] == ':') {
+			continue
+		}
+		e := i + 1
+		for e < len(text) && (isAlnum(text[e]) || text[e] == '.' || text[e] == '_' || text[e] == '-') {
+			e++
+		}
+		if e-i-1 >= 2 && (e == len(text) || text[e] != '\\') {
+			out = append(out, span{Username, i + 1, e, 0.75})
+		}
+	}
+	return out
+}
+
 var months = []string{"january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december",
 	"jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
 

@@ -28,6 +28,8 @@ func (s *Scanner) scanStructured(text string, out []span) []span {
 	out = scanDOBWords(text, lt, out)
 	out = scanNINO(text, out)
 	out = scanPostal(text, lt, out)
+	out = scanLogHosts(text, out)
+	out = scanDomainUsers(text, out)
 	return out
 }
 
@@ -101,6 +103,8 @@ func scanEmails(text string, out []span) []span {
 			// user@host, as in a shell prompt "alice@laptop:~$" or "[alice@laptop dir]$".
 			prompt := j < len(text) && text[j] == ':' && j+1 < len(text) && (text[j+1] == '~' || text[j+1] == '/')
 			prompt = prompt || (i > 0 && text[i-1] == '[' && j < len(text) && text[j] == ' ')
+			// "ssh alice@devbox", "scp f bob@build01:/tmp".
+			prompt = prompt || containsAny(ctxBefore(text, i, 40), "ssh ", "scp ", "rsync ", "sftp ", "mosh ", "git clone ")
 			if prompt {
 				out = append(out, span{Username, i, at, 0.85}, span{Hostname, at + 1, j, 0.85})
 			}
