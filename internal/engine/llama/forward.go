@@ -36,6 +36,7 @@ func newState(c config, ctx, threads int) *state {
 		keys: make([][]float32, c.layers), vals: make([][]float32, c.layers),
 		maxPos: ctx,
 	}
+	s.pool.SetRoundActivations(c.roundActivations)
 	s.parMin = parallelAttention
 	n := 1
 	if threads > 1 && ctx*c.dim >= parallelAttention {

@@ -32,6 +32,10 @@ func (e *Engine) loadGGUF(path string, opts Options) error {
 		return fmt.Errorf("tokenizer: %w", err)
 	}
 	e.tok = tok
+	// GGUF models round activations as llama.cpp's CPU backend does, so
+	// quantized models track llama.cpp's logits to ~1e-5 instead of ~1e-1
+	// (docs/GGUF.md). F32 weights are not rounded either way.
+	cfg.roundActivations = true
 	e.m = newModel(cfg, w)
 	if ft, ok := f.Uint("general.file_type"); ok {
 		e.fileType = fileTypeName(ft)

@@ -22,6 +22,8 @@ type config struct {
 	ropeTheta  float32
 	ropeScale  float32   // linear scaling: positions are divided by it (1 = off)
 	ropeFactor []float32 // per-frequency divisors (llama3 rope_freqs), nil = off
+	// roundActivations rounds matrix-product inputs like llama.cpp (GGUF).
+	roundActivations bool
 }
 
 func (c config) kvDim() int { return c.kvHeads * c.headDim }
