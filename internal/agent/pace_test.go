@@ -2,6 +2,7 @@ package agent
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -147,4 +148,24 @@ func FuzzUTF8Joiner(f *testing.F) {
 			t.Fatalf("valid input %q came out as %q + held %q", whole, out.String(), j.held)
 		}
 	})
+}
+
+func TestNvidiaGPUs(t *testing.T) {
+	dir := t.TempDir()
+	if got := nvidiaGPUs(dir); got != "" {
+		t.Fatalf("no GPUs: %q", got)
+	}
+	for i, model := range []string{"NVIDIA GeForce RTX 3090", "NVIDIA A100-SXM4-40GB"} {
+		sub := filepath.Join(dir, "0000:0"+string(rune('1'+i))+":00.0")
+		if err := os.MkdirAll(sub, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		info := "Model: \t\t " + model + "\nIRQ:   42\nGPU UUID: GPU-x\n"
+		if err := os.WriteFile(filepath.Join(sub, "information"), []byte(info), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := nvidiaGPUs(dir), "NVIDIA GeForce RTX 3090, NVIDIA A100-SXM4-40GB"; got != want {
+		t.Fatalf("nvidiaGPUs = %q, want %q", got, want)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -12,10 +13,35 @@ import (
 	"github.com/peerllm/peerllm/internal/fabric"
 )
 
-// detectHardware reports the cores Go may use and the total memory from
-// /proc/meminfo (0 where it cannot be read, e.g. off Linux).
+// detectHardware reports the cores Go may use, the total memory from
+// /proc/meminfo and NVIDIA GPUs from the driver's /proc files (zero values
+// where they cannot be read, e.g. off Linux).
 func detectHardware() fabric.Hardware {
-	return fabric.Hardware{Cores: runtime.NumCPU(), MemoryBytes: memTotal("/proc/meminfo")}
+	return fabric.Hardware{
+		Cores:       runtime.NumCPU(),
+		MemoryBytes: memTotal("/proc/meminfo"),
+		GPU:         nvidiaGPUs("/proc/driver/nvidia/gpus"),
+	}
+}
+
+// nvidiaGPUs lists the models in dir/*/information ("Model: ..." lines),
+// comma-separated, or "" when there are none.
+func nvidiaGPUs(dir string) string {
+	files, _ := filepath.Glob(filepath.Join(dir, "*", "information"))
+	var models []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if m, ok := strings.CutPrefix(line, "Model:"); ok {
+				models = append(models, strings.TrimSpace(m))
+				break
+			}
+		}
+	}
+	return strings.Join(models, ", ")
 }
 
 func memTotal(path string) uint64 {
