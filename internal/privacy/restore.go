@@ -54,6 +54,12 @@ func (ss *Session) NewRestorer() *Restorer {
 	}
 	for k, v := range ss.rev {
 		m[k] = v
+		if strings.HasPrefix(k, "[") && strings.HasSuffix(k, "]") {
+			// A model may drop the brackets of a placeholder: "PERSON_1".
+			if inner := k[1 : len(k)-1]; m[inner] == "" {
+				m[inner] = v
+			}
+		}
 		if !strings.ContainsAny(k, " .@[") {
 			capOnly[k] = capOnly[k] || isCapitalised(k)
 		} else {

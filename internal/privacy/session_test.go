@@ -176,6 +176,19 @@ func TestRestoreEverySplit(t *testing.T) {
 	}
 }
 
+func TestRestorePlaceholderWithoutBrackets(t *testing.T) {
+	s := newScanner(t, privacy.Config{Mode: privacy.Placeholders})
+	ss := s.NewSession()
+	a := ss.Anonymize("Email jane@example.org about it.")
+	if a != "Email [EMAIL_ADDRESS_1] about it." {
+		t.Fatalf("anonymized %q", a)
+	}
+	r := ss.NewRestorer()
+	if got := r.Write("Sent to EMAIL_ADDRESS_1 and [EMAIL_ADDRESS_1].") + r.Flush(); got != "Sent to jane@example.org and jane@example.org." {
+		t.Fatalf("restored %q", got)
+	}
+}
+
 func TestRestorerReleasesPlainText(t *testing.T) {
 	s := newScanner(t, privacy.Config{})
 	ss := s.NewSession()
