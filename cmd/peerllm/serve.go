@@ -33,6 +33,8 @@ func runServe(ctx context.Context, args []string) error {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	readyFile := fs.String("ready-file", "", "write {\"api\",\"nats\"} JSON here once serving (for scripts and tests)")
+	pricesFile := fs.String("prices", "", "price list JSON file (default: the embedded list, docs/MONEY.md); re-read on SIGHUP")
+	recoverAfter := fs.Duration("recover-after", 0, "at start, settle unfinished requests older than this (default 0 on SQLite, 10m on PostgreSQL)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -57,6 +59,10 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	prices, err := loadPrices(*pricesFile)
+	if err != nil {
+		return err
+	}
 	var tlsConf *tls.Config
 	if *tlsCert != "" || *tlsKey != "" {
 		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
@@ -69,10 +75,12 @@ func runServe(ctx context.Context, args []string) error {
 		Listen: *listen, NATSListen: *natsListen, NATSURL: *natsURL, NATSUser: *natsUser, NATSPassword: *natsPassword,
 		HostURL: *hostURL, DataDir: *dataDir, DatabaseURL: *dbURL, AdminToken: *adminToken, TLS: tlsConf,
 		SegmentTokens: *segment, Mode: *mode, Stages: serveStages(log), Log: log,
+		Prices: prices, RecoverAfter: *recoverAfter,
 	})
 	if err != nil {
 		return err
 	}
+	defer reloadPricesOnHUP(ctx, o, *pricesFile, log)()
 	if t := o.GeneratedAdminToken(); t != "" {
 		fmt.Fprintf(os.Stderr, "\nNo admin token was given, so one was generated. It is shown only now:\n\n  PEERLLM_ADMIN_TOKEN=%s\n\n", t)
 	}

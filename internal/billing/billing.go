@@ -121,10 +121,31 @@ func (b *Biller) ensureAccount(ctx context.Context, id string) error {
 	return nil
 }
 
+// Checkpoint records a running request's usage so far in its hold (the
+// consumer API calls it at segment boundaries), so that if the orchestrator
+// dies mid-answer, ledger.Recover at the next start charges what had been
+// delivered and pays the hosts that generated it.
+func (b *Biller) Checkpoint(ctx context.Context, o pipeline.Outcome) {
+	u := b.usage(o)
+	u.Status = "partial"
+	if err := b.cfg.Ledger.Checkpoint(ctx, o.RequestID, u); err != nil {
+		b.cfg.Log.Error("checkpoint request", "request_id", o.RequestID, "err", err)
+	}
+}
+
 // Meter implements pipeline.Meter: it settles the request's record. The
 // consumer is charged for the prompt and the completion tokens delivered;
 // the hosts' 95% is split by the tokens each generated.
 func (b *Biller) Meter(ctx context.Context, o pipeline.Outcome) {
+	u := b.usage(o)
+	// Settle even when the consumer has gone: the work was done.
+	ctx = context.WithoutCancel(ctx)
+	if _, err := b.cfg.Ledger.Settle(ctx, o.RequestID, u); err != nil {
+		b.cfg.Log.Error("settle request", "request_id", o.RequestID, "err", err)
+	}
+}
+
+func (b *Biller) usage(o pipeline.Outcome) ledger.Usage {
 	u := ledger.Usage{
 		PromptTokens: int64(o.PromptTokens), CompletionTokens: int64(o.CompletionTokens),
 		HostTokens: make(map[string]int64, len(o.HostTokens)), Status: status(o),
@@ -138,11 +159,7 @@ func (b *Biller) Meter(ctx context.Context, o pipeline.Outcome) {
 			u.HostMultipliers[h] = b.cfg.Multiplier(h)
 		}
 	}
-	// Settle even when the consumer has gone: the work was done.
-	ctx = context.WithoutCancel(ctx)
-	if _, err := b.cfg.Ledger.Settle(ctx, o.RequestID, u); err != nil {
-		b.cfg.Log.Error("settle request", "request_id", o.RequestID, "err", err)
-	}
+	return u
 }
 
 func status(o pipeline.Outcome) string {

@@ -28,6 +28,7 @@ type choice struct {
 	tokens int // tokens seen in deltas
 	finish string
 	stop   *pipeline.Stop
+	host   string // host of the latest delta, for Stop.Host
 	err    error
 	role   bool // the chat role chunk was sent
 }
@@ -47,6 +48,17 @@ type exchange struct {
 	failed  *Error     // first error before the response began
 	ttft    time.Duration
 	choices []*choice
+
+	progMu   sync.Mutex   // orders checkpoints; guards progress
+	progress []GenOutcome // per choice, at its last segment boundary
+}
+
+// Checkpointer is a Meter that also takes a request's usage so far, at
+// segment boundaries while it runs (billing, so that a crash of the
+// orchestrator loses at most one segment of usage). Checkpoint runs on the
+// request's generating goroutine and must return quickly.
+type Checkpointer interface {
+	Checkpoint(ctx context.Context, o pipeline.Outcome)
 }
 
 func (s *Server) handleGenerate(endpoint string) http.Handler {
@@ -163,6 +175,7 @@ func (x *exchange) run(ctx context.Context, preq *pipeline.Request, adm *pipelin
 		base = binary.LittleEndian.Uint64(b[:])
 	}
 	x.choices = make([]*choice, p.n)
+	x.progress = make([]GenOutcome, p.n)
 	for i := range x.choices {
 		x.choices[i] = &choice{index: i, filter: adm.Output()}
 	}
@@ -177,6 +190,9 @@ func (x *exchange) run(ctx context.Context, preq *pipeline.Request, adm *pipelin
 				MaxTokens: preq.MaxTokens, Stop: preq.Stop, Sampling: sampling,
 			},
 			Mode: preq.Mode,
+		}
+		if len(x.s.checkpointers) > 0 {
+			req.Progress = func(o GenOutcome) { x.checkpoint(ctx, preq, c.index, o) }
 		}
 		c.err = x.generate(ctx, c, req)
 		if c.err != nil {
@@ -225,6 +241,9 @@ func (x *exchange) run(ctx context.Context, preq *pipeline.Request, adm *pipelin
 func (x *exchange) generate(ctx context.Context, c *choice, req GenRequest) error {
 	out, err := x.s.cfg.Backend.Generate(ctx, req, func(d Delta) error {
 		c.tokens += d.Tokens
+		if d.Host != "" {
+			c.host = d.Host
+		}
 		rel, stop := c.filter.Write(d.Text)
 		if rel != "" {
 			x.release(c, rel)
@@ -246,6 +265,9 @@ func (x *exchange) generate(ctx context.Context, c *choice, req GenRequest) erro
 			x.release(c, rel)
 		}
 		c.stop = stop
+	}
+	if c.stop != nil && c.stop.Host == "" {
+		c.stop.Host = c.host
 	}
 	switch {
 	case c.stop != nil:
@@ -375,6 +397,27 @@ func (x *exchange) outcome(preq *pipeline.Request, err error) pipeline.Outcome {
 		}
 	}
 	return o
+}
+
+// checkpoint records choice i's outcome at a segment boundary and hands the
+// request's usage so far to the checkpointers.
+func (x *exchange) checkpoint(ctx context.Context, preq *pipeline.Request, i int, g GenOutcome) {
+	x.progMu.Lock()
+	defer x.progMu.Unlock()
+	x.progress[i] = g
+	o := pipeline.Outcome{RequestID: preq.ID, Account: preq.Account, KeyID: preq.KeyID, Model: preq.Model,
+		Choices: len(x.progress), HostTokens: map[string]int{}}
+	for _, p := range x.progress {
+		o.PromptTokens = max(o.PromptTokens, p.PromptTokens)
+		o.CompletionTokens += p.CompletionTokens
+		for h, n := range p.HostTokens {
+			o.HostTokens[h] += n
+		}
+	}
+	ctx = context.WithoutCancel(ctx)
+	for _, c := range x.s.checkpointers {
+		c.Checkpoint(ctx, o)
+	}
 }
 
 // Wire shapes (OpenAI's).

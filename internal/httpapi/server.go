@@ -35,12 +35,16 @@ type GenRequest struct {
 	Model  string
 	Engine engine.Request
 	Mode   string // "parallel", "hedged" or "off"
+	// Progress, when set, is called from the Generate goroutine at every
+	// segment boundary with the outcome so far; it must return quickly.
+	Progress func(GenOutcome)
 }
 
 // Delta is a piece of generated text and how many tokens it holds.
 type Delta struct {
 	Text   string
 	Tokens int
+	Host   string // id of the host that produced it; "" if unknown
 }
 
 // GenOutcome is how one generation ended.
@@ -76,11 +80,19 @@ type Config struct {
 	Keys    KeyVerifier // required
 	Chain   *pipeline.Chain
 	Admin   *Admin // nil: no admin API
-	Log     *slog.Logger
+	// Money serves /v1/pricing, /v1/usage, /host/v1/status and the ledger's
+	// admin routes; nil: none of them.
+	Money *Money
+	// Pages, when set, serves the dashboard (/dashboard/) and the pricing
+	// page (/pricing).
+	Pages http.Handler
+	Log   *slog.Logger
 	// Registry receives the API's metrics and is served at /metrics.
 	Registry *prometheus.Registry
 	// MaxBodyBytes bounds a request body; default 1 MiB.
 	MaxBodyBytes int64
+	// Moderator serves POST /v1/moderations; nil: the route is not served.
+	Moderator Moderator
 }
 
 // Server is the HTTP handler. Build it once with New.
@@ -90,6 +102,8 @@ type Server struct {
 	handler http.Handler
 	m       *metrics
 	chain   *pipeline.Chain
+	// checkpointers are the chain's meters that take usage so far.
+	checkpointers []Checkpointer
 }
 
 // New builds the handler: routes and middleware are compiled once here.
@@ -107,14 +121,30 @@ func New(cfg Config) *Server {
 	if s.chain == nil {
 		s.chain = &pipeline.Chain{}
 	}
+	for _, m := range s.chain.Meters {
+		if c, ok := m.(Checkpointer); ok {
+			s.checkpointers = append(s.checkpointers, c)
+		}
+	}
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/chat/completions", s.consumer(s.handleGenerate("chat")))
 	mux.Handle("POST /v1/completions", s.consumer(s.handleGenerate("completions")))
 	mux.Handle("GET /v1/models", s.consumer(http.HandlerFunc(s.handleModels)))
+	if cfg.Moderator != nil {
+		mux.Handle("POST /v1/moderations", s.consumer(http.HandlerFunc(s.handleModerations)))
+	}
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	if cfg.Admin != nil {
 		cfg.Admin.routes(mux, s)
+	}
+	if cfg.Money != nil {
+		cfg.Money.routes(mux, s)
+	}
+	if cfg.Pages != nil {
+		mux.Handle("GET /dashboard/", cfg.Pages)
+		mux.Handle("GET /dashboard", cfg.Pages)
+		mux.Handle("GET /pricing", cfg.Pages)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "not_found", Message: "Unknown endpoint " + r.Method + " " + r.URL.Path + "."})

@@ -147,8 +147,8 @@ func (l *Ledger) forUpdate() string {
 
 // CreateAccount creates a consumer account. An empty ID gets a fresh one.
 func (l *Ledger) CreateAccount(ctx context.Context, a Account) (Account, error) {
-	if a.MonthlyBudget < 0 {
-		return Account{}, errors.New("monthly budget must not be negative")
+	if a.MonthlyBudget < 0 || a.MonthlyBudget > MaxAmount {
+		return Account{}, fmt.Errorf("monthly budget must be between 0 and %d", int64(MaxAmount))
 	}
 	if a.ID == "" {
 		a.ID = newID("acct_")
@@ -165,6 +165,32 @@ func (l *Ledger) CreateAccount(ctx context.Context, a Account) (Account, error) 
 		return Account{}, fmt.Errorf("create account: %w", err)
 	}
 	return a, nil
+}
+
+// MaxAmount bounds any single amount an operator enters (a top-up, a
+// budget): 10^15 micro-units, a billion currency units, so sums of many of
+// them stay far from int64 overflow.
+const MaxAmount = 1_000_000_000_000_000
+
+// ListAccounts returns every consumer account with its balance, by id.
+func (l *Ledger) ListAccounts(ctx context.Context) ([]Account, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT a.id, a.name, a.prepaid, a.monthly_budget_micros, COALESCE(b.balance_micros, 0)
+		FROM ledger_accounts a LEFT JOIN ledger_balances b ON b.account_id = a.id ORDER BY a.id`)
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	defer rows.Close()
+	var out []Account
+	for rows.Next() {
+		var a Account
+		var prepaid int
+		if err := rows.Scan(&a.ID, &a.Name, &prepaid, &a.MonthlyBudget, &a.Balance); err != nil {
+			return nil, fmt.Errorf("list accounts: %w", err)
+		}
+		a.Prepaid = prepaid != 0
+		out = append(out, a)
+	}
+	return out, rows.Err()
 }
 
 // Account returns an account with its balance.
@@ -187,8 +213,8 @@ func (l *Ledger) Account(ctx context.Context, id string) (Account, error) {
 // SetKeyBudget attaches API key keyID to accountID with its own monthly
 // budget (0 = only the account's). A school gives each class a key.
 func (l *Ledger) SetKeyBudget(ctx context.Context, keyID, accountID string, monthly int64) error {
-	if monthly < 0 {
-		return errors.New("monthly budget must not be negative")
+	if monthly < 0 || monthly > MaxAmount {
+		return fmt.Errorf("monthly budget must be between 0 and %d", int64(MaxAmount))
 	}
 	if _, err := l.Account(ctx, accountID); err != nil {
 		return err
@@ -215,8 +241,8 @@ func (l *Ledger) KeyAccount(ctx context.Context, keyID string) (string, error) {
 // TopUp credits amount to a prepaid account. ref makes it idempotent: the
 // same ref twice credits once.
 func (l *Ledger) TopUp(ctx context.Context, accountID string, amount int64, ref string) error {
-	if amount <= 0 {
-		return errors.New("top-up amount must be positive")
+	if amount <= 0 || amount > MaxAmount {
+		return fmt.Errorf("top-up amount must be between 1 and %d", int64(MaxAmount))
 	}
 	if ref == "" {
 		ref = newID("topup_")

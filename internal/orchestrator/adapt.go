@@ -32,13 +32,20 @@ func (b *backend) Generate(ctx context.Context, req httpapi.GenRequest, emit fun
 	if mode == "" {
 		mode = b.mode
 	}
-	out, err := b.d.Generate(ctx, dispatch.Request{ID: req.ID, Model: req.Model, Engine: req.Engine, Mode: mode},
-		func(d dispatch.Delta) error { return emit(httpapi.Delta{Text: d.Text, Tokens: d.Tokens}) })
-	g := httpapi.GenOutcome{
+	dreq := dispatch.Request{ID: req.ID, Model: req.Model, Engine: req.Engine, Mode: mode}
+	if req.Progress != nil {
+		dreq.Progress = func(o dispatch.Outcome) { req.Progress(genOutcome(o)) }
+	}
+	out, err := b.d.Generate(ctx, dreq,
+		func(d dispatch.Delta) error { return emit(httpapi.Delta{Text: d.Text, Tokens: d.Tokens, Host: d.Host}) })
+	return genOutcome(out), apiError(err)
+}
+
+func genOutcome(out dispatch.Outcome) httpapi.GenOutcome {
+	return httpapi.GenOutcome{
 		FinishReason: out.FinishReason, PromptTokens: out.PromptTokens, CompletionTokens: out.CompletionTokens,
 		HostTokens: out.HostTokens, Failovers: out.Failovers, Hedges: out.Hedges,
 	}
-	return g, apiError(err)
 }
 
 // apiError tags the dispatcher's errors with the API's, so the API's one

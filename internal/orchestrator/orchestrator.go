@@ -22,9 +22,11 @@ import (
 	"github.com/peerllm/peerllm/internal/dispatch"
 	"github.com/peerllm/peerllm/internal/fabric"
 	"github.com/peerllm/peerllm/internal/httpapi"
+	"github.com/peerllm/peerllm/internal/ledger"
 	"github.com/peerllm/peerllm/internal/pipeline"
 	"github.com/peerllm/peerllm/internal/registry"
 	"github.com/peerllm/peerllm/internal/store"
+	"github.com/peerllm/peerllm/internal/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -62,6 +64,24 @@ type Config struct {
 	// billing needs the database, strikes need the registry.
 	Pipeline func(ctx context.Context, w Wiring) ([]pipeline.Stage, []pipeline.Meter, error)
 	Log      *slog.Logger
+
+	// Moderator serves POST /v1/moderations; nil: not served.
+	Moderator httpapi.Moderator
+
+	// Prices is the published price list. When set, every request is
+	// billed (a hold before any host works, a balanced ledger record when
+	// it ends) and the money routes are served; nil means no billing.
+	Prices *ledger.PriceList
+	// PricingRules are the rules Prices was validated with; zero means
+	// ledger.DefaultPricingRules().
+	PricingRules ledger.PricingRules
+	// RecoverAfter: at start, holds older than this are settled with their
+	// last checkpointed usage. Default 0 on SQLite (one process owns the
+	// file); 10 minutes on PostgreSQL, where other replicas may be serving.
+	RecoverAfter time.Duration
+	// HostMultiplier gives a host's payout weight in permille (tier bonus);
+	// nil means 1000 for every host.
+	HostMultiplier func(hostID string) int64
 }
 
 // Wiring is what a Config.Pipeline hook may use.
@@ -88,6 +108,8 @@ type Orchestrator struct {
 	http      *http.Server
 	ln        net.Listener
 	generated string
+	ledger    *ledger.Ledger // nil without Prices
+	rules     ledger.PricingRules
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -177,6 +199,14 @@ func Start(ctx context.Context, cfg Config) (_ *Orchestrator, err error) {
 		}
 		stages, meters = append(stages, st...), append(meters, me...)
 	}
+	var money *httpapi.Money
+	if cfg.Prices != nil {
+		st, me, m, err := o.startMoney(ctx)
+		if err != nil {
+			return nil, err
+		}
+		stages, meters, money = append(stages, st), append(meters, me), m
+	}
 	o.api = httpapi.New(httpapi.Config{
 		Backend:  &backend{d: o.disp, mode: cfg.Mode},
 		Keys:     o.keys,
@@ -184,6 +214,10 @@ func Start(ctx context.Context, cfg Config) (_ *Orchestrator, err error) {
 		Admin:    &httpapi.Admin{Token: admin, Keys: o.keys, Hosts: &hostAdmin{reg: o.reg}, HostURL: hostURL},
 		Log:      o.log.With("component", "api"),
 		Registry: o.metrics,
+		Money:    money,
+		Pages:    web.Handler(),
+
+		Moderator: cfg.Moderator,
 	})
 	if o.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
