@@ -65,6 +65,7 @@ func runHost(ctx context.Context, args []string) error {
 	threads := fs.Int("threads", 0, "cores the builtin engine uses (default: all)")
 	ctxLen := fs.Int("context", 0, "context length cap in tokens (default: the model's)")
 	benchDelay := fs.Duration("bench-delay", 0, "time per token of the bench engine")
+	benchScript := fs.String("bench-script", "", "TEST FAULT INJECTION, with --engine bench: echo (answer with the input) or unsafe (answer with a threat)")
 	metricsListen := fs.String("metrics-listen", "", "serve /metrics and /healthz on this address (host:port)")
 	tlsCA := fs.String("tls-ca", "", "PEM file of the CA that signed the orchestrator's NATS certificate (for tls:// URLs)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
@@ -131,7 +132,7 @@ func runHost(ctx context.Context, args []string) error {
 		}
 		e, err := loadEngine(ctx, *engineKind, m, served, engineOptions{
 			modelsDir: *modelsDir, tokenizer: *tokPath, threads: *threads, slots: *capacity,
-			context: *ctxLen, benchDelay: *benchDelay,
+			context: *ctxLen, benchDelay: *benchDelay, benchScript: *benchScript,
 		})
 		if err != nil {
 			return err
@@ -211,6 +212,7 @@ type engineOptions struct {
 	threads, slots       int
 	context              int
 	benchDelay           time.Duration
+	benchScript          string // test fault injection (benchengine.NewScript)
 }
 
 // loadEngine opens the engine of kind for model arg, served as name.
@@ -229,6 +231,13 @@ func loadEngine(ctx context.Context, kind, arg, name string, o engineOptions) (e
 		}
 		return e, nil
 	case "bench":
+		if o.benchScript != "" {
+			e, err := benchengine.NewScript(benchengine.Options{Model: name, ContextLength: o.context, Delay: o.benchDelay}, o.benchScript)
+			if err != nil {
+				return nil, usagef("--bench-script: %v", err)
+			}
+			return e, nil
+		}
 		return benchengine.New(benchengine.Options{Model: name, ContextLength: o.context, Delay: o.benchDelay}), nil
 	case "openai", "ollama":
 		return nil, usagef("--engine %s is not available in this build yet", kind)

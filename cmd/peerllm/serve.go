@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,6 +13,9 @@ import (
 
 	"github.com/peerllm/peerllm/internal/orchestrator"
 	"github.com/peerllm/peerllm/internal/pipeline"
+	"github.com/peerllm/peerllm/internal/privacy"
+	"github.com/peerllm/peerllm/internal/safety"
+	"github.com/peerllm/peerllm/internal/stages"
 )
 
 // runServe runs the orchestrator until SIGINT/SIGTERM.
@@ -30,6 +34,8 @@ func runServe(ctx context.Context, args []string) error {
 	tlsKey := fs.String("tls-key", "", "TLS key for the NATS listener")
 	segment := fs.Int("segment-tokens", 0, "generation segment size in tokens (0: the dispatcher's default)")
 	mode := fs.String("mode", "parallel", "default redundancy: parallel, hedged or off")
+	var scrFlags screenFlags
+	scrFlags.register(fs)
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	readyFile := fs.String("ready-file", "", "write {\"api\",\"nats\"} JSON here once serving (for scripts and tests)")
@@ -71,10 +77,14 @@ func runServe(ctx context.Context, args []string) error {
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	scr, err := scrFlags.build()
+	if err != nil {
+		return err
+	}
 	o, err := orchestrator.Start(ctx, orchestrator.Config{
 		Listen: *listen, NATSListen: *natsListen, NATSURL: *natsURL, NATSUser: *natsUser, NATSPassword: *natsPassword,
 		HostURL: *hostURL, DataDir: *dataDir, DatabaseURL: *dbURL, AdminToken: *adminToken, TLS: tlsConf,
-		SegmentTokens: *segment, Mode: *mode, Stages: serveStages(log), Log: log,
+		SegmentTokens: *segment, Mode: *mode, Log: log, Pipeline: screeningHook(scr), Moderator: scr,
 		Prices: prices, RecoverAfter: *recoverAfter,
 	})
 	if err != nil {
@@ -94,9 +104,69 @@ func runServe(ctx context.Context, args []string) error {
 	return o.Wait(ctx)
 }
 
-// serveStages are the pipeline stages of `peerllm serve`; the safety and
-// privacy layers are added here as they land.
-func serveStages(log *slog.Logger) []pipeline.Stage { return nil }
+// screenFlags are serve's flags for the safety and privacy layers.
+type screenFlags struct {
+	policy, moderation, moderationURL, moderationModel, privacyMode string
+	noSafety, noPrivacy                                             bool
+}
+
+func (f *screenFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.policy, "safety-policy", "", "content-screen policy file (JSON thresholds; default: the built-in policy, docs/SAFETY.md)")
+	fs.StringVar(&f.moderation, "moderation", "", "optional AI moderation for prompts the built-in screen is unsure about: openai (a /v1/moderations endpoint) or llamaguard (a Llama-Guard model behind /v1/chat/completions); an operator-trusted backend only, key from $PEERLLM_MODERATION_KEY")
+	fs.StringVar(&f.moderationURL, "moderation-url", "", "base URL of the --moderation backend, e.g. http://10.0.0.5:8000/v1")
+	fs.StringVar(&f.moderationModel, "moderation-model", "", "model name for the --moderation backend")
+	fs.StringVar(&f.privacyMode, "privacy-mode", "surrogates", "stand-ins for personal identifiers: surrogates or placeholders")
+	fs.BoolVar(&f.noSafety, "no-safety", false, "do not screen prompts and answers (hosts may then receive harmful requests)")
+	fs.BoolVar(&f.noPrivacy, "no-privacy", false, "send personal identifiers to hosts unchanged")
+}
+
+// build makes the screening set-up (docs/SCREENING.md).
+func (f *screenFlags) build() (*stages.Screening, error) {
+	pol := safety.DefaultPolicy()
+	if f.policy != "" {
+		var err error
+		if pol, err = safety.LoadPolicy(f.policy); err != nil {
+			return nil, err
+		}
+	}
+	cl, err := safety.New(pol)
+	if err != nil {
+		return nil, err
+	}
+	ch := &safety.Checker{Classifier: cl}
+	key := os.Getenv("PEERLLM_MODERATION_KEY")
+	switch f.moderation {
+	case "":
+	case "openai":
+		ch.AI = &safety.OpenAIModerator{BaseURL: f.moderationURL, APIKey: key, Model: f.moderationModel}
+	case "llamaguard":
+		ch.AI = &safety.LlamaGuardModerator{BaseURL: f.moderationURL, APIKey: key, Model: f.moderationModel}
+	default:
+		return nil, usagef("--moderation must be openai or llamaguard")
+	}
+	if ch.AI != nil && f.moderationURL == "" {
+		return nil, usagef("--moderation needs --moderation-url")
+	}
+	scr := &stages.Screening{Checker: ch, Safety: !f.noSafety}
+	if !f.noPrivacy {
+		mode, err := privacy.ParseMode(f.privacyMode)
+		if err != nil {
+			return nil, usagef("--privacy-mode: %v", err)
+		}
+		if scr.Scanner, err = privacy.NewScanner(privacy.Config{Mode: mode}); err != nil {
+			return nil, err
+		}
+	}
+	return scr, nil
+}
+
+// screeningHook adds the screening stages (safety, then privacy) and the
+// strike meter once the registry exists.
+func screeningHook(scr *stages.Screening) func(context.Context, orchestrator.Wiring) ([]pipeline.Stage, []pipeline.Meter, error) {
+	return func(_ context.Context, w orchestrator.Wiring) ([]pipeline.Stage, []pipeline.Meter, error) {
+		return scr.Pipeline(w.Registry, w.Metrics, w.Log)
+	}
+}
 
 // newLogger builds the process logger on stderr.
 func newLogger(format, level string) (*slog.Logger, error) {

@@ -32,6 +32,7 @@ type Request struct {
 type Delta struct {
 	Text   string
 	Tokens int
+	Host   string // id of the host whose tokens these are (for strikes)
 }
 
 // Outcome is how a generation ended, for metering and logs.
@@ -533,7 +534,7 @@ func (g *gen) handle(ev event) error {
 			g.d.m.ttft.Observe(g.out.TTFT.Seconds())
 		}
 		g.text.WriteString(t.Text)
-		if err := g.emit(Delta{Text: t.Text, Tokens: n}); err != nil {
+		if err := g.emit(Delta{Text: t.Text, Tokens: n, Host: a.hostID}); err != nil {
 			return err
 		}
 	}

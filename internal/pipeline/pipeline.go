@@ -80,6 +80,14 @@ func (r *Refusal) Error() string {
 type Stop struct {
 	Reason     string   // finish reason shown to the consumer; "content_filter"
 	Categories []string // why, for metrics and strikes; never content
+	// HostFault is set by the stage when the host that produced the
+	// stopped text is to blame (the safety stage: the prompt was safe), so a
+	// meter may strike Host.
+	HostFault bool
+	// Host is set by the consumer API, not by filters: the id of the host
+	// whose text was being written (the piece that completed the stopped
+	// window) when the stop came; "" if unknown.
+	Host string
 }
 
 // Filter transforms one answer stream (one choice of one request). It may

@@ -1,0 +1,124 @@
+package stages
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/peerllm/peerllm/internal/pipeline"
+	"github.com/peerllm/peerllm/internal/safety"
+)
+
+// CodeContentPolicy is the error code of a refused prompt, as OpenAI's.
+const CodeContentPolicy = "content_policy_violation"
+
+// FinishContentFilter is the finish reason of an answer the screen stopped.
+const FinishContentFilter = "content_filter"
+
+// Safety is the content-screen stage. Admit screens every input text (the
+// prompt, or each message) with the Checker (the built-in classifier, and the
+// optional AI stage for the unsure band) and refuses the request when one is
+// flagged; its output filter screens each answer in sentence windows.
+type Safety struct {
+	// Checker screens prompts; required. Its Classifier also screens answers
+	// (the AI stage is for prompts only: answers stream and must not wait).
+	Checker *safety.Checker
+	// Stream configures the output screen; zero fields take safety's
+	// defaults (windows up to 400 bytes).
+	Stream  safety.StreamOptions
+	Metrics *Metrics
+	Log     *slog.Logger
+}
+
+// Name implements pipeline.Stage.
+func (s *Safety) Name() string { return "safety" }
+
+// Admit implements pipeline.Stage. A flagged input is refused with a
+// *pipeline.Refusal naming the tripped categories (the union over all
+// texts) and no text. If the AI stage fails, the built-in verdict decides.
+//
+// A prompt counts as safe for strikes only when no text is flagged and none
+// scored in the policy's unsure band (the built-in verdict's Unsure, unless
+// the AI stage settled it): a host is struck only for harm nobody asked for.
+func (s *Safety) Admit(ctx context.Context, req *pipeline.Request) (pipeline.NewFilter, error) {
+	start := time.Now()
+	m := s.Metrics.get()
+	defer m.observeAdmit("safety", start)
+	var tripped []string
+	safe := true
+	for _, text := range req.Texts() {
+		v, err := s.Checker.Check(ctx, text)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			m.aiError()
+			if s.Log != nil {
+				s.Log.Warn("ai moderation failed; built-in verdict used", "request_id", req.ID, "err", err)
+			}
+		}
+		if v.Flagged {
+			for _, c := range v.Tripped {
+				if !slices.Contains(tripped, c) {
+					tripped = append(tripped, c)
+				}
+			}
+		}
+		if v.Unsure && v.Source != safety.SourceAI {
+			safe = false
+		}
+	}
+	if len(tripped) > 0 {
+		m.refusedAdd(tripped)
+		return nil, &pipeline.Refusal{
+			Code:       CodeContentPolicy,
+			Message:    "The request was refused by the content policy.",
+			Categories: tripped,
+		}
+	}
+	cl, opts := s.Checker.Classifier, s.Stream
+	return func() pipeline.Filter {
+		return &safetyFilter{st: cl.NewStream(opts), hostFault: safe, m: m}
+	}, nil
+}
+
+// safetyFilter screens one answer stream.
+type safetyFilter struct {
+	st        *safety.Stream
+	hostFault bool
+	m         *metrics
+	stopped   bool
+}
+
+func (f *safetyFilter) Write(text string) (string, *pipeline.Stop) {
+	rel, v := f.st.Write(text)
+	return rel, f.stop(v)
+}
+
+func (f *safetyFilter) Close() (string, *pipeline.Stop) {
+	rel, v := f.st.Close()
+	return rel, f.stop(v)
+}
+
+func (f *safetyFilter) stop(v *safety.Verdict) *pipeline.Stop {
+	if v == nil || !v.Flagged {
+		return nil
+	}
+	if !f.stopped {
+		f.stopped = true
+		f.m.stoppedAdd(v.Tripped)
+	}
+	return &pipeline.Stop{Reason: FinishContentFilter, Categories: slices.Clone(v.Tripped), HostFault: f.hostFault}
+}
+
+// StrikeReason is the strike reason for an answer stopped for categories:
+// "safety:" and the categories, never content.
+func StrikeReason(categories []string) string {
+	r := "safety:" + strings.Join(categories, ",")
+	if len(r) > 200 {
+		r = r[:200]
+	}
+	return r
+}
