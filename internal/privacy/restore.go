@@ -24,8 +24,8 @@ import (
 //
 // Hold-back is bounded: Write keeps back only a tail of the text that is a
 // prefix of some stand-in (or a stand-in whose next character, which
-// decides the word boundary, has not arrived), never more than the longest
-// stand-in plus one character. A Restorer is not safe for concurrent use;
+// decides the word boundary, has not arrived), or an incomplete UTF-8
+// character, never more than the longest stand-in plus one character. A Restorer is not safe for concurrent use;
 // one stream owns it.
 type Restorer struct {
 	pats    []restorePat
@@ -106,18 +106,27 @@ func upperByte(c byte) byte {
 }
 
 // Write adds the next chunk and returns the text that can be released now.
+//
+// Write never releases half of a multi-byte character: a character cut
+// between chunks is held until its last byte arrives, so every piece it
+// returns is valid UTF-8 if the stream is.
 func (r *Restorer) Write(chunk string) string {
-	if len(r.pats) == 0 {
-		return chunk
-	}
 	r.pending += chunk
+	if len(r.pats) == 0 {
+		end := completeRunes(r.pending, 0)
+		out := r.pending[:end]
+		r.pending = r.pending[end:]
+		return out
+	}
 	return r.process(false)
 }
 
 // Flush releases everything held back. Call it once at the end of the stream.
 func (r *Restorer) Flush() string {
 	if len(r.pats) == 0 {
-		return ""
+		out := r.pending
+		r.pending = ""
+		return out
 	}
 	out := r.process(true)
 	r.pending = ""
@@ -154,9 +163,31 @@ func (r *Restorer) process(final bool) string {
 		}
 		i = r.advance(p, i)
 	}
-	b.WriteString(p[last:])
-	r.pending = ""
+	end := len(p)
+	if !final {
+		end = completeRunes(p, last)
+	}
+	b.WriteString(p[last:end])
+	r.pending = p[end:]
+	if end > last {
+		ru, _ := utf8.DecodeLastRuneInString(p[last:end])
+		r.prevW = isWordRune(ru)
+	}
 	return b.String()
+}
+
+// completeRunes returns the end of p without a trailing incomplete UTF-8
+// sequence (a multi-byte character cut between chunks), never before from.
+func completeRunes(p string, from int) int {
+	for k := len(p) - 1; k >= from && k >= len(p)-utf8.UTFMax; k-- {
+		if utf8.RuneStart(p[k]) {
+			if !utf8.FullRuneInString(p[k:]) {
+				return k
+			}
+			break
+		}
+	}
+	return len(p)
 }
 
 // advance moves past one rune and tracks whether it was a word character.

@@ -4,6 +4,7 @@ import (
 	"math/rand"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/peerllm/peerllm/internal/privacy"
 )
@@ -249,5 +250,32 @@ func TestConcurrentUse(t *testing.T) {
 	a := shared.Anonymize(conversation[1])
 	if b := shared.Anonymize(conversation[1]); a != b {
 		t.Fatalf("shared session inconsistent: %q vs %q", a, b)
+	}
+}
+
+func TestRestorerKeepsCharactersWhole(t *testing.T) {
+	for _, mode := range []string{"with stand-ins", "without"} {
+		t.Run(mode, func(t *testing.T) {
+			s := newScanner(t, privacy.Config{})
+			ss := s.NewSession()
+			if mode == "with stand-ins" {
+				ss.Anonymize("Email jane@example.org")
+			}
+			r := ss.NewRestorer()
+			text := "Grüße — 日本語 ok"
+			var out []string
+			for i := 0; i < len(text); i++ {
+				if piece := r.Write(text[i : i+1]); piece != "" {
+					if !utf8.ValidString(piece) {
+						t.Fatalf("released invalid UTF-8 %q", piece)
+					}
+					out = append(out, piece)
+				}
+			}
+			out = append(out, r.Flush())
+			if got := strings.Join(out, ""); got != text {
+				t.Fatalf("got %q", got)
+			}
+		})
 	}
 }
