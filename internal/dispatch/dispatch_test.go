@@ -659,3 +659,53 @@ func TestBackupRunsTheSameBuild(t *testing.T) {
 		}
 	}
 }
+
+// TestStopSequences checks stop strings that begin inside a segment, straddle
+// a segment boundary (16 tokens, then 16+32) or never complete, against the
+// engine applying them itself in one uninterrupted run.
+func TestStopSequences(t *testing.T) {
+	c := newCluster(t, testConfig())
+	opts := benchengine.Options{}
+	c.addHost("a", "alice", bench(opts))
+	c.addHost("b", "bob", bench(opts))
+	base := greedy("stop sequences", 100)
+	e := benchengine.New(benchengine.Options{Model: model})
+	var toks []string
+	if _, err := e.Generate(context.Background(), base, func(tok engine.Token) error {
+		toks = append(toks, tok.Text)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	span := func(from, to int) string { return strings.Join(toks[from:to], "") }
+	tests := []struct {
+		name string
+		stop []string
+	}{
+		{"inside the first segment", []string{span(5, 7)}},
+		{"across the first boundary", []string{span(15, 17)}},
+		{"across the second boundary", []string{span(46, 50)}},
+		{"never completes", []string{span(15, 16) + "\x00never"}},
+		{"two stops, earliest wins", []string{span(60, 62), span(30, 32)}},
+	}
+	for _, tt := range tests {
+		for _, mode := range []string{dispatch.ModeOff, dispatch.ModeParallel} {
+			t.Run(tt.name+"/"+mode, func(t *testing.T) {
+				req := base
+				req.Stop = tt.stop
+				var want strings.Builder
+				res, err := e.Generate(context.Background(), req, func(tok engine.Token) error {
+					want.WriteString(tok.Text)
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				r := run(t, context.Background(), c.d, dispatch.Request{Model: model, Engine: req, Mode: mode}, nil)
+				if r.err != nil || r.text != want.String() || r.out.FinishReason != res.FinishReason {
+					t.Fatalf("got %q (%s, %v)\nwant %q (%s)", r.text, r.out.FinishReason, r.err, want.String(), res.FinishReason)
+				}
+			})
+		}
+	}
+}

@@ -134,6 +134,10 @@ type gen struct {
 	commit int      // positions up to the last non-partial token (text emitted)
 	text   strings.Builder
 
+	stops      []string // the request's stop sequences, applied by deliver
+	hold       string   // delivered text held back: it may begin a stop sequence
+	holdTokens int      // tokens of hold not yet reported in a Delta
+
 	active     []*attempt
 	lastLeader *attempt
 	exclude    map[string]bool // hosts that failed this request
@@ -174,6 +178,9 @@ func (d *Dispatcher) Generate(ctx context.Context, req Request, emit func(Delta)
 	}
 	g.probeCtx, g.stopProbes = context.WithCancel(ctx)
 	err := g.run()
+	if err == nil {
+		err = g.flush() // empty after a stop sequence; text held at an end of sequence
+	}
 	g.cancelAll()
 	g.stopProbes()
 	g.probes.Wait()
@@ -227,6 +234,7 @@ func (g *gen) run() error {
 	if err := g.precheck(); err != nil {
 		return err
 	}
+	g.stops, req.Engine.Stop = req.Engine.Stop, nil
 	segSize := d.cfg.SegmentTokens
 	var mainHost, backupHost string
 	for {
@@ -368,6 +376,8 @@ func (g *gen) segment(segEnd int, mainHost, backupHost *string) (string, error) 
 		for _, ev := range g.q.take() {
 			if err := g.handle(ev); errors.Is(err, errContextFull) {
 				return "length", nil
+			} else if errors.Is(err, errStopped) {
+				return "stop", nil
 			} else if err != nil {
 				return "", err
 			}
@@ -534,7 +544,7 @@ func (g *gen) handle(ev event) error {
 			g.d.m.ttft.Observe(g.out.TTFT.Seconds())
 		}
 		g.text.WriteString(t.Text)
-		if err := g.emit(Delta{Text: t.Text, Tokens: n, Host: a.hostID}); err != nil {
+		if err := g.deliver(t.Text, n, a.hostID); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,82 @@
+package dispatch
+
+import (
+	"errors"
+	"strings"
+)
+
+// errStopped ends a generation whose text reached a stop sequence.
+var errStopped = errors.New("stop sequence reached")
+
+// Stop sequences are applied here, on the delivered text, not by the hosts:
+// a stop string can straddle two segments (or two hosts), and only the
+// orchestrator sees the whole stream. Text that could be the start of a stop
+// string is held back until it is known not to be; the answer ends where the
+// first stop string begins, exactly as an engine applying it would end it.
+
+// deliver passes committed text to the consumer, holding back a tail that
+// may begin a stop sequence. It returns errStopped when one is complete.
+func (g *gen) deliver(text string, tokens int, host string) error {
+	if len(g.stops) == 0 {
+		return g.emit(Delta{Text: text, Tokens: tokens, Host: host})
+	}
+	g.hold += text
+	g.holdTokens += tokens
+	if i := firstStop(g.hold, g.stops); i >= 0 {
+		out, n := g.hold[:i], g.holdTokens
+		g.hold, g.holdTokens = "", 0
+		if out != "" {
+			if err := g.emit(Delta{Text: out, Tokens: n, Host: host}); err != nil {
+				return err
+			}
+		}
+		return errStopped
+	}
+	if cut := len(g.hold) - heldSuffix(g.hold, g.stops); cut > 0 {
+		out, n := g.hold[:cut], g.holdTokens
+		g.hold, g.holdTokens = g.hold[cut:], 0
+		return g.emit(Delta{Text: out, Tokens: n, Host: host})
+	}
+	return nil
+}
+
+// flush delivers held-back text at the end of an answer that did not stop
+// on a stop sequence.
+func (g *gen) flush() error {
+	if g.hold == "" {
+		return nil
+	}
+	out, n := g.hold, g.holdTokens
+	g.hold, g.holdTokens = "", 0
+	return g.emit(Delta{Text: out, Tokens: n})
+}
+
+// firstStop is the index where the earliest stop sequence in s begins, or -1.
+func firstStop(s string, stops []string) int {
+	first := -1
+	for _, st := range stops {
+		if st == "" {
+			continue
+		}
+		if i := strings.Index(s, st); i >= 0 && (first < 0 || i < first) {
+			first = i
+		}
+	}
+	return first
+}
+
+// heldSuffix is the length of the longest suffix of s that is a proper
+// prefix of a stop sequence. Stop strings are valid UTF-8, so the suffix
+// never starts inside a character.
+func heldSuffix(s string, stops []string) int {
+	longest := 0
+	for _, st := range stops {
+		for k := min(len(s), len(st)-1); k > longest; k-- {
+			if strings.HasPrefix(st, s[len(s)-k:]) {
+				longest = k
+				break
+			}
+		}
+	}
+	return longest
+}
