@@ -42,9 +42,9 @@ func ReadEvalRecords(r io.Reader) ([]EvalRecord, error) {
 	return recs, nil
 }
 
-// Split names a deterministic part of a data set: a record is in "holdout"
-// when the first byte of sha256(full_text) is below 64 (a quarter), else in
-// "tune". "all" is everything.
+// InSplit reports whether a record's text is in the named part of a data
+// set: "holdout" when the first byte of sha256(text) is below 64 (a
+// quarter), "tune" otherwise, "all" (or "") everything.
 func InSplit(text, split string) bool {
 	if split == "all" || split == "" {
 		return true
