@@ -293,6 +293,7 @@ func (s *Scanner) scanNames(text string, out []span) []span {
 			out = append(out, span{Organization, st, en, 0.55}) // "Zoe Young from Flightaware": a person's company
 		}
 	}
+	persons = append(persons, g.lowerNames(text, toks)...)
 	persons = coordinate(text, g, persons)
 	// A word of a name found elsewhere in the text is that name again
 	// ("Goldberg" after "Alice Goldberg").
@@ -724,4 +725,33 @@ func mostlyCovered(spans []span, l lineSpan) bool {
 		}
 	}
 	return n*10 >= (l.e-l.s)*6
+}
+
+var nameIntro = []string{"my name is", "name is", "call me", "i am called", "i'm called", "name:", "named", "maiden name is",
+	"last name is", "first name is", "surname is", "this is", "regards,", "thanks,", "cheers,", "sincerely,"}
+
+// lowerNames finds names written in lower case right after a phrase that
+// introduces a name ("my name is lena andersson"): up to three words, each
+// in the name lists once capitalised.
+func (g *gazetteer) lowerNames(text string, toks []tok) []span {
+	var out []span
+	for i, t := range toks {
+		if t.cap || t.upper || t.num || !g.isNameWord(capFirst(t.w)) {
+			continue
+		}
+		if !endsWithAny(strings.ToLower(text[max(0, t.s-24):t.s]), nameIntro) {
+			continue
+		}
+		j := i + 1
+		for j < len(toks) && j-i < 3 && toks[j].gap == " " && !toks[j].cap && g.isNameWord(capFirst(toks[j].w)) {
+			j++
+		}
+		out = append(out, span{Person, t.s, toks[j-1].e, 0.85})
+	}
+	return out
+}
+
+// isNameWord reports a word in the name lists that is not also an ordinary word.
+func (g *gazetteer) isNameWord(w string) bool {
+	return (g.first[w] || g.last[w]) && !g.common[strings.ToLower(w)] && !stopCaps[w]
 }

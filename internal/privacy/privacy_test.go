@@ -95,6 +95,8 @@ func TestRecognizers(t *testing.T) {
 		{"capital city is not a person", "Best museums in Paris for kids?", privacy.Person, ""},
 		{"capital city kept", "Best museums in Paris for kids?", privacy.Location, ""},
 		{"landmark", "Is Big Ben taller than the Eiffel Tower?", privacy.Person, ""},
+		{"lower-case name after intro", "could you block my card asap? my name is lena andersson.", privacy.Person, "lena andersson"},
+		{"lower-case ordinary words after intro", "my name is not important", privacy.Person, ""},
 		{"no person in prose", "What are my options for the new account?", privacy.Person, ""},
 		{"org suffix", "I work at Acme Widgets Inc. since May", privacy.Organization, "Acme Widgets Inc"},
 		{"org context", "I work for Socrata", privacy.Organization, "Socrata"},
