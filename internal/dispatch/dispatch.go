@@ -97,6 +97,11 @@ type Config struct {
 	// TaskDeadline is carried in tasks when the request context has no
 	// deadline; default 10 minutes.
 	TaskDeadline time.Duration
+	// Admit, when set, is asked on every Hello of an eligible host whether
+	// it may work now (regional seat gating). A refusal's reason is sent in
+	// the HelloAck (e.g. "waitlisted: position 2 in region eu") and the
+	// host retries. nil admits every eligible host.
+	Admit func(ctx context.Context, hostID, region string) (ok bool, reason string)
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -178,7 +183,8 @@ type liveHost struct {
 	connectedAt, lastSeen          time.Time
 	dead                           bool
 	rtt                            time.Duration
-	inflight                       int // tasks this dispatcher runs on it
+	inflight                       int  // tasks this dispatcher runs on it
+	fallback                       bool // operator-run: tasks only when no community host can
 	ttftMs, msPerToken             float64
 	successes, failures, diverged  int64
 	attempts                       map[*attempt]struct{}
@@ -353,6 +359,17 @@ func (d *Dispatcher) onHello(msg *nats.Msg) {
 			ack.Error = "host not registered"
 		}
 	}
+	if ack.Error == "" && d.cfg.Admit != nil {
+		region := h.Region
+		if region == "" {
+			region = hello.Region
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if ok, reason := d.cfg.Admit(ctx, hostID, region); !ok {
+			ack.Error = reason
+		}
+		cancel()
+	}
 	if ack.Error == "" {
 		ack.OK = true
 		d.addHost(h, hello)
@@ -377,6 +394,7 @@ func (d *Dispatcher) addHost(h registry.Host, hello fabric.Hello) {
 		d.hosts[h.ID] = lh
 	}
 	lh.owner, lh.tier, lh.region, lh.agent = h.Owner, h.Tier, h.Region, hello.Agent
+	lh.fallback = h.Fallback
 	if lh.region == "" {
 		lh.region = hello.Region
 	}

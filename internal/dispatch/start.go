@@ -122,7 +122,7 @@ again:
 		cands = append(cands, router.Candidate{ID: h.id, Owner: h.owner, Region: h.region, Tier: h.tier,
 			TTFT: time.Duration(h.ttftMs * float64(time.Millisecond)), MsPerToken: h.msPerToken,
 			Successes: h.successes, Failures: h.failures, Divergences: h.diverged, InFlight: h.inflight,
-			Capacity: h.capacity, RTT: h.rtt})
+			Capacity: h.capacity, RTT: h.rtt, Fallback: h.fallback})
 	}
 	if len(hosts) == 0 && cooling.IsZero() && !lastResort && (role == "main" || role == "failover") {
 		lastResort = true
@@ -131,7 +131,9 @@ again:
 	want := router.Want{Tokens: segEnd - g.commit, Region: d.cfg.Region, Tier: g.req.Tier}
 	idx := -1
 	for i, c := range cands {
-		if c.ID == prefer && c.InFlight < max(c.Capacity, 1) {
+		// A fallback host keeps the next segment only while no community
+		// host is free: community hosts get the work back as capacity returns.
+		if c.ID == prefer && c.InFlight < max(c.Capacity, 1) && (!c.Fallback || !router.CommunityFree(cands, want)) {
 			idx = i
 		}
 	}
@@ -139,7 +141,7 @@ again:
 	if idx < 0 && role != "main" && role != "failover" && leader != "" {
 		main := router.Candidate{ID: leader}
 		if h := d.hosts[leader]; h != nil {
-			main.Owner, main.Region = h.owner, h.region
+			main.Owner, main.Region, main.Fallback = h.owner, h.region, h.fallback
 		}
 		idx = router.ChooseBackup(cands, main, want, d.rng)
 	} else if idx < 0 {

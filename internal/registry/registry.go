@@ -66,6 +66,9 @@ type HostSpec struct {
 	Owner  string // who is paid and who is responsible; backups come from another owner
 	Region string // e.g. "eu-west"; empty means unknown
 	Tier   string // "standard" (default) or "enterprise"
+	// Fallback marks an operator-run host: the router gives it tasks only
+	// when no community host can take them.
+	Fallback bool
 }
 
 // Host is a registered host with its lifecycle, measured figures and, when
@@ -76,6 +79,7 @@ type Host struct {
 	Owner          string
 	Region         string
 	Tier           string
+	Fallback       bool      // operator-run fallback host
 	Status         string    // StatusActive, StatusSuspended or StatusBanned
 	SuspendedUntil time.Time // zero unless suspended
 	CreatedAt      time.Time
@@ -194,6 +198,7 @@ type authEntry struct {
 	owner          string
 	status         string // StatusActive or StatusBanned
 	suspendedUntil time.Time
+	fallback       bool
 }
 
 var migrations = []store.Migration{
@@ -225,6 +230,7 @@ var migrations = []store.Migration{
 		reason TEXT NOT NULL,
 		created_at BIGINT NOT NULL)`},
 	{SQL: `CREATE INDEX host_strikes_host ON host_strikes (host_id, created_at)`},
+	{SQL: `ALTER TABLE hosts ADD COLUMN fallback INTEGER NOT NULL DEFAULT 0`},
 }
 
 // Open runs the registry's migrations on db and loads the credentials cache.
@@ -245,18 +251,18 @@ func OpenOptions(ctx context.Context, db *store.DB, log *slog.Logger, opt Option
 	if r.now == nil {
 		r.now = time.Now
 	}
-	rows, err := db.QueryContext(ctx, `SELECT id, owner, secret_hash, status, suspended_until FROM hosts`)
+	rows, err := db.QueryContext(ctx, `SELECT id, owner, secret_hash, status, suspended_until, fallback FROM hosts`)
 	if err != nil {
 		return nil, fmt.Errorf("load hosts: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id, owner, hash, status string
-		var until int64
-		if err := rows.Scan(&id, &owner, &hash, &status, &until); err != nil {
+		var until, fallback int64
+		if err := rows.Scan(&id, &owner, &hash, &status, &until, &fallback); err != nil {
 			return nil, fmt.Errorf("load hosts: %w", err)
 		}
-		e := authEntry{owner: owner, status: status, suspendedUntil: fromMillis(until)}
+		e := authEntry{owner: owner, status: status, suspendedUntil: fromMillis(until), fallback: fallback != 0}
 		// fabric.HashSecret format: "sha256:" + hex.
 		if b, err := hex.DecodeString(strings.TrimPrefix(hash, "sha256:")); err == nil && len(b) == sha256.Size {
 			copy(e.hash[:], b)
@@ -295,13 +301,17 @@ func (r *Registry) AddHost(ctx context.Context, spec HostSpec) (Host, string, er
 	secret := fabric.NewSecret()
 	sum := sha256.Sum256([]byte(secret))
 	now := r.now()
-	_, err := r.db.ExecContext(ctx, r.db.Rebind(`INSERT INTO hosts (id, name, owner, region, tier, secret_hash, status, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), id, spec.Name, spec.Owner, spec.Region, spec.Tier, fabric.HashSecret(secret), StatusActive, now.UnixMilli())
+	fallback := 0
+	if spec.Fallback {
+		fallback = 1
+	}
+	_, err := r.db.ExecContext(ctx, r.db.Rebind(`INSERT INTO hosts (id, name, owner, region, tier, secret_hash, status, created_at, fallback)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`), id, spec.Name, spec.Owner, spec.Region, spec.Tier, fabric.HashSecret(secret), StatusActive, now.UnixMilli(), fallback)
 	if err != nil {
 		return Host{}, "", fmt.Errorf("add host: %w", err)
 	}
 	r.mu.Lock()
-	r.auth[id] = authEntry{hash: sum, owner: spec.Owner, status: StatusActive}
+	r.auth[id] = authEntry{hash: sum, owner: spec.Owner, status: StatusActive, fallback: spec.Fallback}
 	r.mu.Unlock()
 	h, err := r.Host(ctx, id)
 	if err != nil {
@@ -335,7 +345,7 @@ func (r *Registry) RemoveHost(ctx context.Context, id string) error {
 }
 
 const hostColumns = `id, name, owner, region, tier, status, suspended_until, created_at,
-	ttft_us, ms_per_token, successes, failures, divergences, tokens, last_seen`
+	ttft_us, ms_per_token, successes, failures, divergences, tokens, last_seen, fallback`
 
 // Host returns one host with its live state and figures.
 func (r *Registry) Host(ctx context.Context, id string) (Host, error) {
@@ -387,14 +397,15 @@ func (r *Registry) ListHosts(ctx context.Context) ([]Host, error) {
 
 func (r *Registry) scanHost(scan func(...any) error) (Host, error) {
 	var h Host
-	var until, created, ttft, lastSeen int64
+	var until, created, ttft, lastSeen, fallback int64
 	err := scan(&h.ID, &h.Name, &h.Owner, &h.Region, &h.Tier, &h.Status, &until, &created,
 		&ttft, &h.Figures.MsPerToken, &h.Figures.Successes, &h.Figures.Failures,
-		&h.Figures.Divergences, &h.Figures.Tokens, &lastSeen)
+		&h.Figures.Divergences, &h.Figures.Tokens, &lastSeen, &fallback)
 	if err != nil {
 		return Host{}, err
 	}
 	h.CreatedAt = fromMillis(created)
+	h.Fallback = fallback != 0
 	h.Figures.TTFT = time.Duration(ttft) * time.Microsecond
 	h.Figures.LastSeen = fromMillis(lastSeen)
 	if su := fromMillis(until); h.Status == StatusActive && su.After(r.now()) {

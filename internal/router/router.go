@@ -31,6 +31,10 @@ type Candidate struct {
 	Capacity    int // concurrent tasks it accepts; <= 0 means 1
 	RTT         time.Duration
 	Strikes     int // recent strikes (a warned host is less preferred)
+	// Fallback marks an operator-run host: it is chosen only when no
+	// community host can take the task (none usable, or all at capacity),
+	// and is a backup only for a fallback main.
+	Fallback bool
 }
 
 // Want says what the task needs and prefers.
@@ -152,9 +156,11 @@ func ChooseBackup(cands []Candidate, main Candidate, w Want, rng *rand.Rand) int
 }
 
 // scoreAll scores every usable candidate (-1 for excluded or full ones).
+// Fallback hosts score only when no community host is free.
 func scoreAll(cands []Candidate, w Want) (scores []float64, usable, full int) {
 	prior := Prior(cands)
 	scores = make([]float64, len(cands))
+	community := CommunityFree(cands, w)
 	for i, c := range cands {
 		scores[i] = -1
 		if w.Exclude[c.ID] {
@@ -165,9 +171,23 @@ func scoreAll(cands []Candidate, w Want) (scores []float64, usable, full int) {
 			full++
 			continue
 		}
+		if c.Fallback && community {
+			continue
+		}
 		scores[i] = Score(c, w, prior)
 	}
 	return scores, usable, full
+}
+
+// CommunityFree reports whether some community (non-fallback) candidate not
+// excluded by w has a free slot.
+func CommunityFree(cands []Candidate, w Want) bool {
+	for _, c := range cands {
+		if !c.Fallback && !w.Exclude[c.ID] && c.InFlight < max(c.Capacity, 1) {
+			return true
+		}
+	}
+	return false
 }
 
 func backup(cands []Candidate, scores []float64, main Candidate, rng *rand.Rand) int {
@@ -175,7 +195,7 @@ func backup(cands []Candidate, scores []float64, main Candidate, rng *rand.Rand)
 	same := make([]float64, len(cands))
 	for i, s := range scores {
 		other[i], same[i] = -1, -1
-		if s < 0 || cands[i].ID == main.ID {
+		if s < 0 || cands[i].ID == main.ID || (cands[i].Fallback && !main.Fallback) {
 			continue
 		}
 		if cands[i].Owner != main.Owner || main.Owner == "" {
