@@ -286,18 +286,28 @@ func (a *Agent) Run(ctx context.Context) error {
 	// ends early only when the link is lost for good.
 	taskCtx, abortTasks := context.WithCancel(context.Background())
 	defer abortTasks()
-	var subs []*nats.Subscription
-	for subj, h := range map[string]nats.MsgHandler{
-		fabric.TaskSubject(a.cfg.HostID):    func(m *nats.Msg) { a.onTask(taskCtx, nc, m) },
-		fabric.CancelSubject(a.cfg.HostID):  a.onCancel,
-		fabric.ControlSubject(a.cfg.HostID): func(m *nats.Msg) { a.onControl(nc, m) },
-	} {
-		sub, err := nc.Subscribe(subj, h)
-		if err != nil {
-			return fmt.Errorf("agent: subscribe %s: %w", subj, err)
+	// One subscription for task, cancel and ctl, so they are handled in the
+	// order the orchestrator sent them: a Cancel right behind its Task must
+	// find the task registered, not overtake it on another goroutine.
+	id := a.cfg.HostID
+	taskSubj, cancelSubj, ctlSubj := fabric.TaskSubject(id), fabric.CancelSubject(id), fabric.ControlSubject(id)
+	inbound := fabric.SubjectPrefix + ".host." + id + ".*"
+	sub, err := nc.Subscribe(inbound, func(m *nats.Msg) {
+		switch m.Subject {
+		case taskSubj:
+			a.onTask(taskCtx, nc, m)
+		case cancelSubj:
+			a.onCancel(m)
+		case ctlSubj:
+			a.onControl(nc, m)
+		default:
+			a.log.Warn("message on an unknown subject", "subject", m.Subject)
 		}
-		subs = append(subs, sub)
+	})
+	if err != nil {
+		return fmt.Errorf("agent: subscribe %s: %w", inbound, err)
 	}
+	subs := []*nats.Subscription{sub}
 
 	linkCtx, stopLink := context.WithCancel(context.Background())
 	linkDone := make(chan struct{})

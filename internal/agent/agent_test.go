@@ -813,3 +813,29 @@ func TestHelloRetriedUntilAcknowledged(t *testing.T) {
 		return nil
 	})
 }
+
+// TestCancelRightBehindTask publishes a Cancel immediately after its Task:
+// the agent must handle them in order (a lost Cancel would leave the task
+// held at the gate forever and this test waiting for its last chunk).
+func TestCancelRightBehindTask(t *testing.T) {
+	secret := fabric.NewSecret()
+	o := newOrch(t, "127.0.0.1:0", map[string]string{"h1": secret})
+	g := newGate(0)
+	cfg := baseConfig(o, "h1", secret, map[string]engine.Engine{"bench": benchengine.New(benchengine.Options{BeforeToken: g.before})})
+	cfg.Log = nil
+	h := startAgent(t, cfg)
+	o.waitHello(t)
+	const n = 50
+	for i := range n {
+		id := "c" + strconv.Itoa(i)
+		s := o.send(t, "h1", fabric.Task{ID: id, Model: "bench", Request: engine.Request{Prompt: "p"}})
+		o.cancel(t, "h1", id)
+		toks, last := s.all(t)
+		if len(toks) != 0 || last.ErrorCode != "cancelled" {
+			t.Fatalf("task %d: %d tokens, last %+v", i, len(toks), last)
+		}
+	}
+	if s := h.a.Stats(); s.Cancelled != n {
+		t.Fatalf("stats %+v", s)
+	}
+}
