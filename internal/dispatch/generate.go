@@ -135,6 +135,7 @@ type gen struct {
 	text   strings.Builder
 
 	stops      []string // the request's stop sequences, applied by deliver
+	stopped    bool     // a stop sequence ended the answer
 	hold       string   // delivered text held back: it may begin a stop sequence
 	holdTokens int      // tokens of hold not yet reported in a Delta
 
@@ -373,10 +374,12 @@ func (g *gen) segment(segEnd int, mainHost, backupHost *string) (string, error) 
 		case <-g.q.signal:
 		case <-timer.C:
 		}
-		for _, ev := range g.q.take() {
+		evs := g.q.take()
+		for i, ev := range evs {
 			if err := g.handle(ev); errors.Is(err, errContextFull) {
 				return "length", nil
 			} else if errors.Is(err, errStopped) {
+				g.awaitUsage(evs[i+1:])
 				return "stop", nil
 			} else if err != nil {
 				return "", err
@@ -512,6 +515,11 @@ func (g *gen) handle(ev event) error {
 	a.nextSeq++
 	now := time.Now()
 	for _, t := range c.Tokens {
+		if g.stopped {
+			a.toks = append(a.toks, t)
+			g.out.HostTokens[a.hostID]++
+			continue
+		}
 		pos := a.end()
 		if t.Index != pos {
 			g.fail(a, fmt.Errorf("%w: token index %d, want %d", errProtocol, t.Index, pos), true)
@@ -544,21 +552,29 @@ func (g *gen) handle(ev event) error {
 			g.d.m.ttft.Observe(g.out.TTFT.Seconds())
 		}
 		g.text.WriteString(t.Text)
-		if err := g.deliver(t.Text, n, a.hostID); err != nil {
+		if err := g.deliver(t.Text, n, a.hostID); errors.Is(err, errStopped) {
+			g.stopped = true // the rest is counted, not delivered
+		} else if err != nil {
 			return err
 		}
 	}
 	if len(c.Tokens) > 0 {
 		a.lastAt, a.probed = now, false
 	}
-	if c.Error != "" {
-		return g.hostError(a, c)
-	}
 	if c.Done {
 		a.done, a.finish = true, c.FinishReason
 		if c.Usage != nil && g.out.PromptTokens == 0 {
 			g.out.PromptTokens = c.Usage.PromptTokens
 		}
+	}
+	switch {
+	case g.stopped:
+		if c.Error != "" {
+			g.retire(a, false)
+		}
+		return errStopped
+	case c.Error != "":
+		return g.hostError(a, c)
 	}
 	return nil
 }

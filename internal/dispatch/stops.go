@@ -3,6 +3,7 @@ package dispatch
 import (
 	"errors"
 	"strings"
+	"time"
 )
 
 // errStopped ends a generation whose text reached a stop sequence.
@@ -38,6 +39,38 @@ func (g *gen) deliver(text string, tokens int, host string) error {
 		return g.emit(Delta{Text: out, Tokens: n, Host: host})
 	}
 	return nil
+}
+
+// awaitUsage handles the events left after a stop sequence and, when the
+// prompt's size is not known yet (a stop in the first segment), waits for a host
+// to finish its task and report the prompt's token count, which only a Done
+// chunk carries and billing needs. The wait is bounded by the segment (at
+// most SegmentTokens more tokens) and by StallFloor.
+func (g *gen) awaitUsage(evs []event) {
+	g.stopped = true
+	deadline := time.NewTimer(g.d.cfg.StallFloor)
+	defer deadline.Stop()
+	for {
+		for _, ev := range evs {
+			g.handle(ev) // only usage matters now: tokens are counted, not delivered
+		}
+		for _, a := range append([]*attempt(nil), g.active...) {
+			if a.done {
+				g.retire(a, false)
+			}
+		}
+		if g.out.PromptTokens > 0 || len(g.active) == 0 {
+			return
+		}
+		select {
+		case <-g.ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		case <-g.q.signal:
+			evs = g.q.take()
+		}
+	}
 }
 
 // flush delivers held-back text at the end of an answer that did not stop
