@@ -108,6 +108,10 @@ type Agent struct {
 	rateAt     time.Time
 
 	conn epoch
+
+	// clockOffset is the orchestrator's clock minus this host's, in
+	// nanoseconds, as measured at the last acknowledged Hello.
+	clockOffset atomic.Int64
 }
 
 // epoch is the lifetime of one connection to the server: its context ends
@@ -411,10 +415,12 @@ func (a *Agent) hello(ctx context.Context, nc *nats.Conn) (fabric.HelloAck, erro
 	defer cancel()
 	stop := context.AfterFunc(a.conn.current(), cancel)
 	defer stop()
+	sent := time.Now()
 	msg, err := nc.RequestWithContext(rctx, fabric.HelloSubject(a.cfg.HostID), b)
 	if err != nil {
 		return fabric.HelloAck{}, fmt.Errorf("hello: %w", err)
 	}
+	received := time.Now()
 	var ack fabric.HelloAck
 	if err := fabric.Decode(msg.Data, &ack); err != nil {
 		return ack, fmt.Errorf("hello: %w", err)
@@ -422,7 +428,22 @@ func (a *Agent) hello(ctx context.Context, nc *nats.Conn) (fabric.HelloAck, erro
 	if !ack.OK {
 		return ack, fmt.Errorf("hello refused: %s", ack.Error)
 	}
+	if !ack.Now.IsZero() {
+		// The answer was written about halfway through the round trip.
+		mid := sent.Add(received.Sub(sent) / 2)
+		off := ack.Now.Sub(mid)
+		a.clockOffset.Store(int64(off))
+		if off > time.Second || off < -time.Second {
+			a.log.Warn("host clock differs from the orchestrator's; correcting task deadlines", "offset", off.Round(time.Millisecond))
+		}
+	}
 	return ack, nil
+}
+
+// localTime converts an orchestrator time (a Task deadline) to this host's
+// clock, using the offset measured at the last Hello.
+func (a *Agent) localTime(t time.Time) time.Time {
+	return t.Add(-time.Duration(a.clockOffset.Load()))
 }
 
 // heartbeat is the agent's current load. TokensPerSec is the rate since the

@@ -52,6 +52,7 @@ type orch struct {
 	hellos  chan fabric.Hello
 	refuse  atomic.Int32 // refuse this many more Hellos
 	denied  atomic.Int32 // refuse this many more connections
+	skew    atomic.Int64 // the orchestrator's clock minus the real one (ns), sent in HelloAck.Now
 	mu      sync.Mutex
 	hbs     []fabric.Heartbeat
 }
@@ -89,7 +90,7 @@ func newOrchDenying(t testing.TB, listen string, hosts map[string]string, deny i
 	if _, err := nc.Subscribe("peerllm.hello.*", func(m *nats.Msg) {
 		var h fabric.Hello
 		err := fabric.Decode(m.Data, &h)
-		ack := fabric.HelloAck{OK: err == nil, HeartbeatEvery: 20 * time.Millisecond}
+		ack := fabric.HelloAck{OK: err == nil, HeartbeatEvery: 20 * time.Millisecond, Now: time.Now().Add(time.Duration(o.skew.Load()))}
 		if err != nil {
 			ack.Error = err.Error()
 		}
@@ -837,5 +838,40 @@ func TestCancelRightBehindTask(t *testing.T) {
 	}
 	if s := h.a.Stats(); s.Cancelled != n {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+// TestClockSkew gives the orchestrator a clock ten minutes off the host's:
+// task deadlines, written in the orchestrator's time, are corrected by the
+// offset measured at Hello.
+func TestClockSkew(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		skew     time.Duration
+		deadline time.Duration // after the orchestrator's now
+		done     bool
+	}{
+		{"orchestrator behind, live task", -10 * time.Minute, time.Minute, true},
+		{"orchestrator ahead, expired task", 10 * time.Minute, -time.Second, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			secret := fabric.NewSecret()
+			o := newOrch(t, "127.0.0.1:0", map[string]string{"h1": secret})
+			o.skew.Store(int64(tc.skew))
+			h := startAgent(t, baseConfig(o, "h1", secret, map[string]engine.Engine{"bench": benchengine.New(benchengine.Options{})}))
+			o.waitHello(t)
+			eventually(t, "hello acknowledged", func() error {
+				if h.a.Stats().Hellos == 0 {
+					return errors.New("no ack yet")
+				}
+				return nil
+			})
+			task := fabric.Task{ID: "t", Model: "bench", Request: engine.Request{Prompt: "p", MaxTokens: 3},
+				Deadline: time.Now().Add(tc.skew + tc.deadline)}
+			_, last := o.send(t, "h1", task).all(t)
+			if last.Done != tc.done || (!tc.done && last.ErrorCode != "cancelled") {
+				t.Fatalf("last chunk %+v", last)
+			}
+		})
 	}
 }

@@ -54,7 +54,11 @@ func (a *Agent) onTask(base context.Context, nc *nats.Conn, m *nats.Msg) {
 		a.refuse(nc, task.ID, "bad_request", fmt.Sprintf("model %q is not served by this host", task.Model))
 		return
 	}
-	if !task.Deadline.IsZero() && !time.Now().Before(task.Deadline) {
+	var deadline time.Time
+	if !task.Deadline.IsZero() {
+		deadline = a.localTime(task.Deadline)
+	}
+	if !deadline.IsZero() && !time.Now().Before(deadline) {
 		a.refuse(nc, task.ID, "cancelled", "deadline passed before the task started")
 		return
 	}
@@ -76,9 +80,9 @@ func (a *Agent) onTask(base context.Context, nc *nats.Conn, m *nats.Msg) {
 	}
 	ctx, cancel := context.WithCancelCause(base)
 	stop := func() { cancel(nil) }
-	if !task.Deadline.IsZero() {
+	if !deadline.IsZero() {
 		var cancelDeadline context.CancelFunc
-		ctx, cancelDeadline = context.WithDeadline(ctx, task.Deadline)
+		ctx, cancelDeadline = context.WithDeadline(ctx, deadline)
 		stop = func() { cancelDeadline(); cancel(nil) }
 	}
 	a.running[task.ID] = cancel

@@ -89,6 +89,11 @@ type HelloAck struct {
 	Error string `json:"error,omitempty"`
 	// HeartbeatEvery is how often the host should send a Heartbeat.
 	HeartbeatEvery time.Duration `json:"heartbeat_every"`
+	// Now is the orchestrator's clock when it answered. A host measures its
+	// clock's offset from it and applies it to Task.Deadline, so a home
+	// machine whose clock is minutes off neither drops every task nor keeps
+	// expired ones. Zero (an older orchestrator) means no correction.
+	Now time.Time `json:"now,omitzero"`
 }
 
 // Heartbeat reports a host's load.
