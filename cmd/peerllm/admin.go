@@ -27,7 +27,7 @@ commands:
   strikes list [HOST]                             list strikes
   strikes clear HOST                              clear a host's strikes and lift its suspension
 
-The admin token comes from --admin-token or PEERLLM_ADMIN_TOKEN.`
+The admin token comes from --admin-token or PEERLLM_ADMIN_TOKEN.` + adminMoneyUsage
 
 // runAdmin talks to a running orchestrator's admin API.
 func runAdmin(ctx context.Context, args []string) error {
@@ -50,6 +50,9 @@ func runAdmin(ctx context.Context, args []string) error {
 			continue
 		}
 		rest = append(rest, a)
+	}
+	if len(rest) == 1 && rest[0] == "payouts" {
+		rest = append(rest, "") // payouts takes flags only
 	}
 	if len(rest) < 2 {
 		return usagef("need a command, e.g. 'keys list' (peerllm admin -h)")
@@ -211,6 +214,9 @@ func runAdmin(ctx context.Context, args []string) error {
 		}
 		fmt.Println("cleared strikes of", rest[0])
 		return nil
+	}
+	if handled, err := runAdminMoney(ctx, c, group, verb, rest); handled {
+		return err
 	}
 	return usagef("unknown admin command %q (peerllm admin -h)", group+" "+verb)
 }
