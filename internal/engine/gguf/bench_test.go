@@ -116,3 +116,37 @@ func BenchmarkMatMul(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkKernels compares the Go and AVX2 kernels in one run (one thread,
+// 1024×2048), with activations rounded as the engine uses them for GGUF
+// models (integer kernels for Q8_0, Q4_0, Q4_K).
+func BenchmarkKernels(b *testing.B) {
+	const rows, cols = 1024, 2048
+	r := rand.New(rand.NewPCG(19, 20))
+	x := randomVector(r, cols)
+	out := make([]float32, rows)
+	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K} {
+		w := randomWeights(r, typ, rows*cols)
+		for _, simd := range []bool{false, true} {
+			name := "go"
+			if simd {
+				name = "avx2"
+			}
+			b.Run(fmt.Sprintf("%s/%s", typ, name), func(b *testing.B) {
+				if simd && !gguf.HasAVX2() {
+					b.Skip("no AVX2")
+				}
+				defer gguf.SetSIMD(gguf.SetSIMD(simd))
+				p := gguf.NewPool(1)
+				defer p.Close()
+				p.SetRoundActivations(true)
+				b.SetBytes(int64(len(w)))
+				cpu0 := cpuTime()
+				for b.Loop() {
+					p.MatVec(typ, w, rows, cols, x, out)
+				}
+				b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/(float64(b.N)*rows*cols), "cpu-ns/weight")
+			})
+		}
+	}
+}

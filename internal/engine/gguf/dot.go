@@ -102,9 +102,19 @@ var littleEndian = func() bool {
 }()
 
 // Dot returns the dot product of a and b[:len(a)], summed in eight float32
-// accumulators.
+// lanes (element i goes to lane i%8, the tail to lane 0), then
+// ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)). The AVX2 kernel keeps the same lanes.
 func Dot(a, b []float32) float32 {
 	b = b[:len(a)]
+	n8 := len(a) &^ 7
+	if useSIMD && n8 > 0 {
+		var acc [8]float32
+		dotF32AVX2(&a[0], &b[0], n8, &acc)
+		for i := n8; i < len(a); i++ {
+			acc[0] += float32(a[i] * b[i])
+		}
+		return sum8(&acc)
+	}
 	var s0, s1, s2, s3, s4, s5, s6, s7 float32
 	i := 0
 	for ; i+8 <= len(a); i += 8 {
@@ -163,21 +173,33 @@ func dotF16Row(w []byte, x []float32) float32 {
 		return s
 	}
 	h = h[:len(x)]
-	tab := halfTable
-	var s0, s1, s2, s3 float32
+	n8 := len(x) &^ 7
+	var acc [8]float32
 	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		hh := h[i : i+4 : i+4]
-		xx := x[i : i+4 : i+4]
-		s0 += float32(tab[hh[0]] * xx[0])
-		s1 += float32(tab[hh[1]] * xx[1])
-		s2 += float32(tab[hh[2]] * xx[2])
-		s3 += float32(tab[hh[3]] * xx[3])
+	if useSIMD && n8 > 0 {
+		dotF16AVX2(&h[0], &x[0], n8, &acc)
+		i = n8
+	} else {
+		tab := halfTable
+		var s0, s1, s2, s3, s4, s5, s6, s7 float32
+		for ; i+8 <= len(x); i += 8 {
+			hh := h[i : i+8 : i+8]
+			xx := x[i : i+8 : i+8]
+			s0 += float32(tab[hh[0]] * xx[0])
+			s1 += float32(tab[hh[1]] * xx[1])
+			s2 += float32(tab[hh[2]] * xx[2])
+			s3 += float32(tab[hh[3]] * xx[3])
+			s4 += float32(tab[hh[4]] * xx[4])
+			s5 += float32(tab[hh[5]] * xx[5])
+			s6 += float32(tab[hh[6]] * xx[6])
+			s7 += float32(tab[hh[7]] * xx[7])
+		}
+		acc = [8]float32{s0, s1, s2, s3, s4, s5, s6, s7}
 	}
 	for ; i < len(x); i++ {
-		s0 += float32(tab[h[i]] * x[i])
+		acc[0] += float32(halfTable[h[i]] * x[i])
 	}
-	return (s0 + s1) + (s2 + s3)
+	return sum8(&acc)
 }
 
 func dotBF16Row(w []byte, x []float32) float32 {
@@ -190,20 +212,32 @@ func dotBF16Row(w []byte, x []float32) float32 {
 		return s
 	}
 	h = h[:len(x)]
-	var s0, s1, s2, s3 float32
+	n8 := len(x) &^ 7
+	var acc [8]float32
 	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		hh := h[i : i+4 : i+4]
-		xx := x[i : i+4 : i+4]
-		s0 += float32(math.Float32frombits(uint32(hh[0])<<16) * xx[0])
-		s1 += float32(math.Float32frombits(uint32(hh[1])<<16) * xx[1])
-		s2 += float32(math.Float32frombits(uint32(hh[2])<<16) * xx[2])
-		s3 += float32(math.Float32frombits(uint32(hh[3])<<16) * xx[3])
+	if useSIMD && n8 > 0 {
+		dotBF16AVX2(&h[0], &x[0], n8, &acc)
+		i = n8
+	} else {
+		var s0, s1, s2, s3, s4, s5, s6, s7 float32
+		for ; i+8 <= len(x); i += 8 {
+			hh := h[i : i+8 : i+8]
+			xx := x[i : i+8 : i+8]
+			s0 += float32(math.Float32frombits(uint32(hh[0])<<16) * xx[0])
+			s1 += float32(math.Float32frombits(uint32(hh[1])<<16) * xx[1])
+			s2 += float32(math.Float32frombits(uint32(hh[2])<<16) * xx[2])
+			s3 += float32(math.Float32frombits(uint32(hh[3])<<16) * xx[3])
+			s4 += float32(math.Float32frombits(uint32(hh[4])<<16) * xx[4])
+			s5 += float32(math.Float32frombits(uint32(hh[5])<<16) * xx[5])
+			s6 += float32(math.Float32frombits(uint32(hh[6])<<16) * xx[6])
+			s7 += float32(math.Float32frombits(uint32(hh[7])<<16) * xx[7])
+		}
+		acc = [8]float32{s0, s1, s2, s3, s4, s5, s6, s7}
 	}
 	for ; i < len(x); i++ {
-		s0 += float32(math.Float32frombits(uint32(h[i])<<16) * x[i])
+		acc[0] += float32(math.Float32frombits(uint32(h[i])<<16) * x[i])
 	}
-	return (s0 + s1) + (s2 + s3)
+	return sum8(&acc)
 }
 
 func dotQ8_0(w []byte, x []float32) float32 {

@@ -27,12 +27,16 @@ type Pool struct {
 	closed  bool
 	round   bool         // round activations like ggml before the dot product
 	scratch []float32    // rounded activations; grows, never shrinks
+	act     qAct         // quantized activations; grow, never shrink
 	next    atomic.Int64 // first row not yet claimed in the current job
 }
 
 // job is the MatVec in flight, written before workers are signalled.
 type job struct {
 	kern     rowDot
+	ikern    intKernel // set instead of kern: integer kernel over act
+	act      qAct      // the n quantized input vectors
+	bs       int       // activation block size of ikern
 	w        []byte
 	rowBytes int
 	rows     int
@@ -93,6 +97,20 @@ func (p *Pool) claim() {
 // run computes rows lo to hi of the job.
 func (j *job) run(lo, hi int) {
 	cols := len(j.x) / j.n
+	if j.ikern != nil {
+		nb := cols / j.bs
+		for r := lo; r < hi; r++ {
+			row := j.w[r*j.rowBytes : (r+1)*j.rowBytes]
+			for i := range j.n {
+				a := qAct{q: j.act.q[i*cols : (i+1)*cols], d: j.act.d[i*nb : (i+1)*nb]}
+				if j.act.sums != nil {
+					a.sums = j.act.sums[i*cols/32 : (i+1)*cols/32]
+				}
+				j.out[i*j.rows+r] = j.ikern(row, a)
+			}
+		}
+		return
+	}
 	for r := lo; r < hi; r++ {
 		row := j.w[r*j.rowBytes : (r+1)*j.rowBytes]
 		for i := range j.n {
@@ -157,7 +175,13 @@ func (p *Pool) MatMul(t Type, w []byte, rows, cols int, x []float32, n int, out 
 	if p.closed {
 		panic("gguf: MatVec on a closed Pool")
 	}
-	if rounding {
+	if ik, bs := intKernelFor(t); rounding && ik != nil {
+		j.ikern, j.act, j.bs = ik, p.quantize(x, bs), bs
+		if p.threads == 1 || rows*cols*n < parallelMin || rows < 2 {
+			j.run(0, rows)
+			return
+		}
+	} else if rounding {
 		if len(p.scratch) < len(x) {
 			p.scratch = make([]float32, len(x))
 		}
@@ -181,4 +205,22 @@ func (p *Pool) MatMul(t Type, w []byte, rows, cols int, x []float32, n int, out 
 	p.claim()
 	p.done.Wait()
 	p.job = job{} // drop references to the caller's slices
+}
+
+// quantize returns x quantized for an integer kernel with activation blocks
+// of bs values (32: Q8_0, 256: Q8_K), in p.act's memory.
+func (p *Pool) quantize(x []float32, bs int) qAct {
+	if len(p.act.q) < len(x) {
+		p.act.q = make([]int8, len(x))
+		p.act.d = make([]float32, len(x)/32)
+		p.act.sums = make([]int16, len(x)/32)
+	}
+	a := qAct{q: p.act.q[:len(x)], d: p.act.d[:len(x)/bs]}
+	if bs == qk {
+		a.sums = p.act.sums[:len(x)/32]
+		quantizeQ8K(x, a)
+	} else {
+		quantizeQ8_0(x, a)
+	}
+	return a
 }

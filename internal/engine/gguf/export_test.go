@@ -1,0 +1,12 @@
+package gguf
+
+// SetSIMD switches the AVX2 kernels on or off (only on where the CPU has
+// them) and returns the previous setting, for tests comparing the two.
+func SetSIMD(on bool) (was bool) {
+	was = useSIMD
+	useSIMD = on && hasAVX2
+	return was
+}
+
+// HasAVX2 reports whether the AVX2 kernels can run here.
+func HasAVX2() bool { return hasAVX2 }

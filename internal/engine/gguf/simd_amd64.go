@@ -1,0 +1,41 @@
+//go:build amd64 && !purego
+
+package gguf
+
+import "golang.org/x/sys/cpu"
+
+// hasAVX2 says whether this CPU and OS run the AVX2 kernels of
+// simd_amd64.s (AVX2 and F16C; FMA is required too although the kernels do
+// not fuse, so every result stays bit-identical to the Go code).
+var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C
+
+// dotF32AVX2 adds a[i]·b[i] for i < n (a multiple of 8) into acc[i%8]:
+// multiply, round to float32, add, exactly as the Go loop does per lane.
+//
+//go:noescape
+func dotF32AVX2(a, b *float32, n int, acc *[8]float32)
+
+// dotF16AVX2 is dotF32AVX2 with binary16 weights h.
+//
+//go:noescape
+func dotF16AVX2(h *uint16, x *float32, n int, acc *[8]float32)
+
+// dotBF16AVX2 is dotF32AVX2 with bfloat16 weights h.
+//
+//go:noescape
+func dotBF16AVX2(h *uint16, x *float32, n int, acc *[8]float32)
+
+// dotQ8_0AVX2 is dotQ8_0IntGo over nb blocks.
+//
+//go:noescape
+func dotQ8_0AVX2(w *byte, xq *int8, xd *float32, nb int, acc *[8]float32)
+
+// dotQ4_0AVX2 is dotQ4_0IntGo over nb blocks.
+//
+//go:noescape
+func dotQ4_0AVX2(w *byte, xq *int8, xd *float32, nb int, acc *[8]float32)
+
+// dotQ4KBlockAVX2 is dotQ4KBlockGo for the 128 quant bytes at q.
+//
+//go:noescape
+func dotQ4KBlockAVX2(q *byte, x *int8, sc *[8]int16) int32

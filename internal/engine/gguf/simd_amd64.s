@@ -1,0 +1,196 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// Every kernel keeps one accumulator per lane and multiplies and adds in
+// separate instructions (no FMA), so its bits equal the Go code's.
+
+// func dotF32AVX2(a, b *float32, n int, acc *[8]float32)
+TEXT ·dotF32AVX2(SB), NOSPLIT, $0-32
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ n+16(FP), CX
+	MOVQ acc+24(FP), DX
+	VMOVUPS (DX), Y0
+	SHRQ $3, CX
+	JZ f32done
+f32loop:
+	VMOVUPS (SI), Y1
+	VMULPS (DI), Y1, Y1
+	VADDPS Y1, Y0, Y0
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ f32loop
+f32done:
+	VMOVUPS Y0, (DX)
+	VZEROUPPER
+	RET
+
+// func dotF16AVX2(h *uint16, x *float32, n int, acc *[8]float32)
+TEXT ·dotF16AVX2(SB), NOSPLIT, $0-32
+	MOVQ h+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ n+16(FP), CX
+	MOVQ acc+24(FP), DX
+	VMOVUPS (DX), Y0
+	SHRQ $3, CX
+	JZ f16done
+f16loop:
+	VCVTPH2PS (SI), Y1
+	VMULPS (DI), Y1, Y1
+	VADDPS Y1, Y0, Y0
+	ADDQ $16, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ f16loop
+f16done:
+	VMOVUPS Y0, (DX)
+	VZEROUPPER
+	RET
+
+// func dotBF16AVX2(h *uint16, x *float32, n int, acc *[8]float32)
+TEXT ·dotBF16AVX2(SB), NOSPLIT, $0-32
+	MOVQ h+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ n+16(FP), CX
+	MOVQ acc+24(FP), DX
+	VMOVUPS (DX), Y0
+	SHRQ $3, CX
+	JZ bf16done
+bf16loop:
+	VPMOVZXWD (SI), Y1
+	VPSLLD $16, Y1, Y1
+	VMULPS (DI), Y1, Y1
+	VADDPS Y1, Y0, Y0
+	ADDQ $16, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ bf16loop
+bf16done:
+	VMOVUPS Y0, (DX)
+	VZEROUPPER
+	RET
+
+// func dotQ8_0AVX2(w *byte, xq *int8, xd *float32, nb int, acc *[8]float32)
+TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-40
+	MOVQ w+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ xd+16(FP), R8
+	MOVQ nb+24(FP), CX
+	MOVQ acc+32(FP), DX
+	VMOVUPS (DX), Y0
+	VPCMPEQW Y15, Y15, Y15
+	VPSRLW $15, Y15, Y15 // int16 ones
+	TESTQ CX, CX
+	JZ q80done
+q80loop:
+	VMOVDQU 2(SI), Y1       // weight values
+	VMOVDQU (DI), Y2        // activation values
+	VPSIGNB Y1, Y1, Y3      // |w|
+	VPSIGNB Y1, Y2, Y4      // x·sign(w)
+	VPMADDUBSW Y4, Y3, Y5   // pairs, int16 (exact: |x| ≤ 127)
+	VPMADDWD Y15, Y5, Y5    // quads, int32
+	VCVTDQ2PS Y5, Y5
+	MOVWLZX (SI), AX
+	VMOVD AX, X6
+	VCVTPH2PS X6, X6
+	VMULSS (R8), X6, X6     // d = half(w.d)·x.d
+	VBROADCASTSS X6, Y6
+	VMULPS Y6, Y5, Y5
+	VADDPS Y5, Y0, Y0
+	ADDQ $34, SI
+	ADDQ $32, DI
+	ADDQ $4, R8
+	DECQ CX
+	JNZ q80loop
+q80done:
+	VMOVUPS Y0, (DX)
+	VZEROUPPER
+	RET
+
+// func dotQ4_0AVX2(w *byte, xq *int8, xd *float32, nb int, acc *[8]float32)
+TEXT ·dotQ4_0AVX2(SB), NOSPLIT, $0-40
+	MOVQ w+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ xd+16(FP), R8
+	MOVQ nb+24(FP), CX
+	MOVQ acc+32(FP), DX
+	VMOVUPS (DX), Y0
+	VPCMPEQW Y15, Y15, Y15
+	VPSRLW $15, Y15, Y15 // int16 ones
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14 // low-nibble mask
+	MOVL $0x08080808, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13 // 8s
+	TESTQ CX, CX
+	JZ q40done
+q40loop:
+	VMOVDQU 2(SI), X1
+	VPSRLW $4, X1, X2
+	VINSERTI128 $1, X2, Y1, Y1
+	VPAND Y14, Y1, Y1       // bytes 0-15 low nibbles, 16-31 high nibbles
+	VPSUBB Y13, Y1, Y1      // values -8..7
+	VMOVDQU (DI), Y2
+	VPSIGNB Y1, Y1, Y3
+	VPSIGNB Y1, Y2, Y4
+	VPMADDUBSW Y4, Y3, Y5
+	VPMADDWD Y15, Y5, Y5
+	VCVTDQ2PS Y5, Y5
+	MOVWLZX (SI), AX
+	VMOVD AX, X6
+	VCVTPH2PS X6, X6
+	VMULSS (R8), X6, X6
+	VBROADCASTSS X6, Y6
+	VMULPS Y6, Y5, Y5
+	VADDPS Y5, Y0, Y0
+	ADDQ $18, SI
+	ADDQ $32, DI
+	ADDQ $4, R8
+	DECQ CX
+	JNZ q40loop
+q40done:
+	VMOVUPS Y0, (DX)
+	VZEROUPPER
+	RET
+
+// func dotQ4KBlockAVX2(q *byte, x *int8, sc *[8]int16) int32
+TEXT ·dotQ4KBlockAVX2(SB), NOSPLIT, $0-28
+	MOVQ q+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ sc+16(FP), R8
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	VPXOR Y0, Y0, Y0
+	MOVQ $4, CX
+q4kloop:
+	VMOVDQU (SI), Y1
+	VPAND Y14, Y1, Y2       // low nibbles: sub-block 2i
+	VPSRLW $4, Y1, Y3
+	VPAND Y14, Y3, Y3       // high nibbles: sub-block 2i+1
+	VPMADDUBSW (DI), Y2, Y4
+	VPMADDUBSW 32(DI), Y3, Y5
+	VPBROADCASTW (R8), Y6
+	VPBROADCASTW 2(R8), Y7
+	VPMADDWD Y6, Y4, Y4
+	VPMADDWD Y7, Y5, Y5
+	VPADDD Y4, Y0, Y0
+	VPADDD Y5, Y0, Y0
+	ADDQ $32, SI
+	ADDQ $64, DI
+	ADDQ $4, R8
+	DECQ CX
+	JNZ q4kloop
+	VEXTRACTI128 $1, Y0, X1
+	VPADDD X1, X0, X0
+	VPSHUFD $0x4e, X0, X1
+	VPADDD X1, X0, X0
+	VPSHUFD $0xb1, X0, X1
+	VPADDD X1, X0, X0
+	VMOVD X0, AX
+	MOVL AX, ret+24(FP)
+	VZEROUPPER
+	RET
