@@ -147,7 +147,7 @@ func (f *screenFlags) build() (*stages.Screening, error) {
 	if ch.AI != nil && f.moderationURL == "" {
 		return nil, usagef("--moderation needs --moderation-url")
 	}
-	scr := &stages.Screening{Checker: ch, Safety: !f.noSafety}
+	scr := &stages.Screening{Checker: ch, Safety: !f.noSafety, Policy: pol}
 	if !f.noPrivacy {
 		mode, err := privacy.ParseMode(f.privacyMode)
 		if err != nil {

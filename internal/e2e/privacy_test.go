@@ -55,7 +55,9 @@ func TestHostsSeeNoConsumerIdentity(t *testing.T) {
 		}
 	}
 	seen := rec.Seen()
-	if !strings.Contains(seen, prompt) {
+	// The names in prompt reach hosts as stand-ins (privacy stage); the
+	// rest of it proves a task arrived.
+	if !strings.Contains(seen, " went to the") {
 		t.Fatalf("the recorder saw no task (%d bytes); the test would prove nothing", len(seen))
 	}
 	for _, secret := range []string{created.Secret, created.Key.ID, "acct-canary-7731", "user-canary-5520", "127.0.0.2", "Bearer"} {

@@ -27,7 +27,12 @@ type Safety struct {
 	Checker *safety.Checker
 	// Stream configures the output screen; zero fields take safety's
 	// defaults (windows up to 400 bytes).
-	Stream  safety.StreamOptions
+	Stream safety.StreamOptions
+	// Policy is the policy of Checker.Classifier; the zero value means
+	// safety.DefaultPolicy(). It decides when a stopped answer is a sure
+	// violation (a tripped category at or above its threshold plus the
+	// unsure margin): only those strike the host.
+	Policy  safety.Policy
 	Metrics *Metrics
 	Log     *slog.Logger
 }
@@ -41,7 +46,10 @@ func (s *Safety) Name() string { return "safety" }
 //
 // A prompt counts as safe for strikes only when no text is flagged and none
 // scored in the policy's unsure band (the built-in verdict's Unsure, unless
-// the AI stage settled it): a host is struck only for harm nobody asked for.
+// the AI stage settled it), and an answer window is a sure violation only
+// when a tripped category scores at least the unsure margin above its
+// threshold: a host is struck only for clear harm nobody asked for. A
+// borderline window is still withheld (content_filter) but strikes no one.
 func (s *Safety) Admit(ctx context.Context, req *pipeline.Request) (pipeline.NewFilter, error) {
 	start := time.Now()
 	m := s.Metrics.get()
@@ -79,17 +87,22 @@ func (s *Safety) Admit(ctx context.Context, req *pipeline.Request) (pipeline.New
 		}
 	}
 	cl, opts := s.Checker.Classifier, s.Stream
+	pol := s.Policy
+	if pol.Thresholds == nil {
+		pol = safety.DefaultPolicy()
+	}
 	return func() pipeline.Filter {
-		return &safetyFilter{st: cl.NewStream(opts), hostFault: safe, m: m}
+		return &safetyFilter{st: cl.NewStream(opts), promptSafe: safe, pol: pol, m: m}
 	}, nil
 }
 
 // safetyFilter screens one answer stream.
 type safetyFilter struct {
-	st        *safety.Stream
-	hostFault bool
-	m         *metrics
-	stopped   bool
+	st         *safety.Stream
+	promptSafe bool
+	pol        safety.Policy
+	m          *metrics
+	stopped    bool
 }
 
 func (f *safetyFilter) Write(text string) (string, *pipeline.Stop) {
@@ -110,7 +123,19 @@ func (f *safetyFilter) stop(v *safety.Verdict) *pipeline.Stop {
 		f.stopped = true
 		f.m.stoppedAdd(v.Tripped)
 	}
-	return &pipeline.Stop{Reason: FinishContentFilter, Categories: slices.Clone(v.Tripped), HostFault: f.hostFault}
+	return &pipeline.Stop{Reason: FinishContentFilter, Categories: slices.Clone(v.Tripped),
+		HostFault: f.promptSafe && sure(v, f.pol)}
+}
+
+// sure reports whether some tripped category of v scored at least the
+// policy's unsure margin above its threshold.
+func sure(v *safety.Verdict, p safety.Policy) bool {
+	for _, c := range v.Tripped {
+		if t, ok := p.Thresholds[c]; ok && v.Scores[c] >= t+p.UnsureMargin {
+			return true
+		}
+	}
+	return false
 }
 
 // StrikeReason is the strike reason for an answer stopped for categories:
