@@ -428,3 +428,32 @@ func TestReplySubjectIsNotChecked(t *testing.T) {
 		t.Fatal("a forged reply subject is allowed")
 	}
 }
+
+// TestOneConnectionPerHost connects the same host twice: the older
+// connection is closed by the server, so tasks are never delivered twice.
+func TestOneConnectionPerHost(t *testing.T) {
+	var book hostBook
+	sa := book.add("host-a")
+	s := startServer(t, &book)
+	first, _ := connectHost(t, s.URL(), "host-a", sa, nats.NoReconnect())
+	closed := make(chan struct{})
+	first.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	second, _ := connectHost(t, s.URL(), "host-a", sa)
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the older connection was not closed")
+	}
+	if !second.IsConnected() {
+		t.Fatal("the newer connection is not connected")
+	}
+	if n := s.NumHosts(); n != 1 {
+		t.Fatalf("%d host connections", n)
+	}
+	// Another host is not affected.
+	sb := book.add("host-b")
+	b, _ := connectHost(t, s.URL(), "host-b", sb)
+	if err := b.Flush(); err != nil || !second.IsConnected() {
+		t.Fatalf("host-b: %v; host-a connected: %v", err, second.IsConnected())
+	}
+}

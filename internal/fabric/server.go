@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -52,6 +53,7 @@ type Server struct {
 	url      string
 	tls      *tls.Config
 	log      *slog.Logger
+	wg       sync.WaitGroup // kicks in progress
 }
 
 // StartServer starts the embedded server and waits until it accepts
@@ -80,20 +82,17 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	password := NewSecret()
+	auth := &authenticator{password: password, verify: cfg.VerifyHost, log: log}
 	opts := &server.Options{
-		ServerName:   "peerllm",
-		Host:         host,
-		Port:         port,
-		NoSigs:       true,
-		MaxPayload:   MaxPayload,
-		PingInterval: 20 * time.Second,
-		MaxPingsOut:  3,
-		AuthTimeout:  5,
-		CustomClientAuthentication: &authenticator{
-			password: password,
-			verify:   cfg.VerifyHost,
-			log:      log,
-		},
+		ServerName:                 "peerllm",
+		Host:                       host,
+		Port:                       port,
+		NoSigs:                     true,
+		MaxPayload:                 MaxPayload,
+		PingInterval:               20 * time.Second,
+		MaxPingsOut:                3,
+		AuthTimeout:                5,
+		CustomClientAuthentication: auth,
 	}
 	if cfg.TLS != nil {
 		opts.TLS = true
@@ -125,13 +124,30 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	if cfg.TLS != nil {
 		scheme = "tls"
 	}
-	return &Server{
+	srv := &Server{
 		ns:       ns,
 		password: password,
 		url:      scheme + "://" + net.JoinHostPort(dialHost, strconv.Itoa(addr.Port)),
 		tls:      cfg.TLS,
 		log:      log,
-	}, nil
+	}
+	auth.mu.Lock()
+	auth.kick = srv.kick
+	auth.mu.Unlock()
+	return srv, nil
+}
+
+// kick closes a host's superseded connection. It runs outside the
+// authentication callback (which the server calls with its own state in
+// flux) and Close waits for it.
+func (s *Server) kick(hostID string, connID uint64) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.ns.DisconnectClientByID(connID); err == nil {
+			s.log.Warn("host connected again; closed its previous connection", "host", hostID)
+		}
+	}()
 }
 
 // URL is the address hosts dial, e.g. nats://127.0.0.1:4222. When the server
@@ -194,6 +210,7 @@ func (s *Server) NumHosts() int {
 func (s *Server) Close() {
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
+	s.wg.Wait()
 }
 
 // authenticator decides permissions at connect time: the orchestrator's
@@ -203,6 +220,39 @@ type authenticator struct {
 	password string
 	verify   func(hostID, secret string) bool
 	log      *slog.Logger
+
+	mu     sync.Mutex
+	latest map[string]uint64 // host id → its newest connection's id
+	kick   func(hostID string, connID uint64)
+}
+
+// onlyNewest lets one connection per host id live: the newest. A host that
+// reconnects after a network blip may still have a stale connection on the
+// server (until pings time it out), and a host id run twice by mistake would
+// otherwise receive every task twice and interleave two streams under one
+// task. It reports false for a connection older than one already admitted.
+func (a *authenticator) onlyNewest(c server.ClientAuthentication, hostID string) bool {
+	idc, ok := c.(interface{ GetID() uint64 })
+	if !ok {
+		return true
+	}
+	cid := idc.GetID()
+	a.mu.Lock()
+	old, had := a.latest[hostID]
+	if had && cid < old {
+		a.mu.Unlock()
+		return false
+	}
+	if a.latest == nil {
+		a.latest = map[string]uint64{}
+	}
+	a.latest[hostID] = cid
+	kick := a.kick
+	a.mu.Unlock()
+	if had && old != cid && kick != nil {
+		kick(hostID, old)
+	}
+	return true
 }
 
 func (a *authenticator) Check(c server.ClientAuthentication) bool {
@@ -223,6 +273,9 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	}
 	if !ValidHostID(user) || pass == "" || a.verify == nil || !a.verify(user, pass) {
 		a.log.Info("host refused", "host", user, "remote", addrString(c.RemoteAddress()))
+		return false
+	}
+	if !a.onlyNewest(c, user) {
 		return false
 	}
 	c.RegisterUser(&server.User{Username: user, Permissions: HostPermissions(user)})
