@@ -457,3 +457,14 @@ func TestOneConnectionPerHost(t *testing.T) {
 		t.Fatalf("host-b: %v; host-a connected: %v", err, second.IsConnected())
 	}
 }
+
+func TestStartServerErrors(t *testing.T) {
+	var book hostBook
+	s := startServer(t, &book)
+	for _, listen := range []string{"127.0.0.1:" + strconv.Itoa(s.Port()), "127.0.0.1", "127.0.0.1:http", "127.0.0.1:70000"} {
+		if s2, err := fabric.StartServer(fabric.ServerConfig{Listen: listen}); err == nil {
+			s2.Close()
+			t.Errorf("StartServer(%q) succeeded", listen)
+		}
+	}
+}

@@ -77,6 +77,15 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	if host == "" {
 		host = "0.0.0.0"
 	}
+	if port > 0 {
+		// nats-server reports a busy port only in its log and then never
+		// becomes ready; probe first for a clear, immediate error.
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, portStr))
+		if err != nil {
+			return nil, fmt.Errorf("nats listen: %w", err)
+		}
+		ln.Close()
+	}
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
