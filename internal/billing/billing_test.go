@@ -64,3 +64,38 @@ func TestHoldThenSettle(t *testing.T) {
 		t.Fatalf("unpriced model: %v", err)
 	}
 }
+
+func TestCheckpointIsWhatRecoverCharges(t *testing.T) {
+	ctx := context.Background()
+	for _, d := range testenv.Databases(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			db := testenv.OpenStore(t, d)
+			pl, err := ledger.ParsePriceList(strings.NewReader(`{"currency":"USD","versions":[{"version":1,"effective":"2026-01-01T00:00:00Z","models":{"tiny":{"input_per_million":1000000,"output_per_million":2000000}}}]}`), ledger.DefaultPricingRules())
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := ledger.Open(ctx, db, pl, ledger.Options{Now: func() time.Time { return time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := billing.New(billing.Config{Ledger: l})
+			if _, err := b.Admit(ctx, &pipeline.Request{ID: "req_c", Model: "tiny", Prompt: "hello", MaxTokens: 100, N: 1, Account: "acct"}); err != nil {
+				t.Fatal(err)
+			}
+			b.Checkpoint(ctx, pipeline.Outcome{RequestID: "req_c", PromptTokens: 3, CompletionTokens: 16, HostTokens: map[string]int{"a": 16, "b": 10}})
+			// The orchestrator dies here; the next start recovers.
+			if n, err := l.Recover(ctx, 0); err != nil || n != 1 {
+				t.Fatalf("recover: %d %v", n, err)
+			}
+			s, _ := l.Summary(ctx)
+			if s.RevenueMicros != 3+16*2 || s.HostsMicros != 33 || s.HeldMicros != 0 {
+				t.Fatalf("summary %+v", s)
+			}
+			// A late meter of the same request writes nothing more.
+			b.Meter(ctx, pipeline.Outcome{RequestID: "req_c", PromptTokens: 3, CompletionTokens: 40, HostTokens: map[string]int{"a": 40}})
+			if s2, _ := l.Summary(ctx); s2 != s {
+				t.Fatalf("charged twice: %+v", s2)
+			}
+		})
+	}
+}
