@@ -71,3 +71,30 @@ func (o *Orchestrator) SetPrices(pl *ledger.PriceList) error {
 	o.ledger.SetPrices(pl)
 	return nil
 }
+
+// staleHold is the age at which a running orchestrator settles a hold
+// nobody settled (a request whose process died, here or on another
+// replica): longer than any request may run (the dispatcher's task deadline
+// is 10 minutes).
+const staleHold = 15 * time.Minute
+
+// sweepHolds settles stale holds every minute until ctx ends, so a crash of
+// one replica is settled by the others without a restart.
+func (o *Orchestrator) sweepHolds(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := o.ledger.Recover(ctx, max(staleHold, o.cfg.RecoverAfter))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			o.log.Error("settle stale holds", "err", err)
+		case n > 0:
+			o.log.Warn("settled stale holds with their checkpointed usage", "requests", n)
+		}
+	}
+}

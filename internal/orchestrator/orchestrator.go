@@ -240,6 +240,13 @@ func Start(ctx context.Context, cfg Config) (_ *Orchestrator, err error) {
 			o.errc <- fmt.Errorf("http: %w", err)
 		}
 	}()
+	if o.ledger != nil {
+		o.wg.Add(1)
+		go func() {
+			defer o.wg.Done()
+			o.sweepHolds(runCtx)
+		}()
+	}
 	o.log.Info("orchestrator started", "api", o.APIURL(), "nats", hostURL, "data", dsn, "mode", cfg.Mode)
 	return o, nil
 }
