@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -447,5 +448,84 @@ func TestMoneyKillMidStream(t *testing.T) {
 	}
 	if paid != s.Hosts {
 		t.Fatalf("payouts %d, summary hosts %d", paid, s.Hosts)
+	}
+}
+
+// TestMoneyOperations: the pricing page and dashboard are served; a price
+// list reloaded on SIGHUP takes a new announced version and refuses a
+// rewrite of a published one (keeping the list in use); `admin ledger check`
+// exits non-zero naming what does not add up.
+func TestMoneyOperations(t *testing.T) {
+	prices := pricesFile(t)
+	opt := testenv.OrchestratorOptions{DataDir: t.TempDir(), Args: []string{"--prices", prices}}
+	o := testenv.StartOrchestrator(t, opt)
+	for _, path := range []string{"/pricing", "/dashboard/"} {
+		resp, err := http.Get(o.API + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+
+	versions := func() []json.RawMessage {
+		var p struct{ Versions []json.RawMessage }
+		if code := o.Do(t, "GET", "/v1/pricing", "", nil, &p); code != 200 {
+			t.Fatalf("pricing: HTTP %d", code)
+		}
+		return p.Versions
+	}
+	now := time.Now().UTC()
+	v2 := fmt.Sprintf(`{"version":2,"published":%q,"effective":%q,"models":{"stories260K":{"input_per_million":1100000,"output_per_million":3300000}}}`,
+		now.Format(time.RFC3339), now.Add(40*24*time.Hour).Format(time.RFC3339))
+	v1 := testPrices[strings.Index(testPrices, `{"version":1`):strings.LastIndex(testPrices, "]}")]
+	write := func(versions ...string) {
+		t.Helper()
+		if err := os.WriteFile(prices, []byte(`{"currency":"USD","versions":[`+strings.Join(versions, ",")+`]}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(v1, v2)
+	o.Signal(syscall.SIGHUP)
+	testenv.Eventually(t, 10*time.Second, "reloaded list", func() error {
+		if n := len(versions()); n != 2 {
+			return fmt.Errorf("%d versions", n)
+		}
+		return nil
+	})
+	write(strings.Replace(v1, "3000000", "2000000", 1), v2) // rewrites the version in force
+	o.Signal(syscall.SIGHUP)
+	testenv.Eventually(t, 10*time.Second, "refusal logged", func() error {
+		if !strings.Contains(o.Logs(), "price list reload refused") {
+			return fmt.Errorf("no refusal in the log yet")
+		}
+		return nil
+	})
+	if vs := versions(); len(vs) != 2 || !strings.Contains(string(vs[0]), "3000000") {
+		t.Fatalf("the refused list replaced the one in use: %s", vs)
+	}
+
+	// Books that do not add up: a balance changed behind the ledger's back.
+	adminCLI(t, o, "accounts", "create", "--name", "Cafe", "--id", "cafe", "--prepaid")
+	adminCLI(t, o, "accounts", "topup", "cafe", "--amount", "5000")
+	if out := adminCLI(t, o, "ledger", "check"); !strings.Contains(out, "ledger ok") {
+		t.Fatalf("ledger check:\n%s", out)
+	}
+	if err := o.Terminate(15 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	db := testenv.OpenStore(t, testenv.Database{Name: "sqlite", DSN: filepath.Join(opt.DataDir, "peerllm.db")})
+	if _, err := db.ExecContext(context.Background(), `UPDATE ledger_balances SET balance_micros = balance_micros + 7 WHERE account_id = 'cafe'`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	write(v1, v2) // a list that breaks the rules also stops a start
+	opt.AdminToken = o.AdminToken
+	o2 := testenv.StartOrchestrator(t, opt)
+	out, err := runCLI(t, "admin", "--server", o2.API, "--admin-token", o2.AdminToken, "ledger", "check")
+	if err == nil || !strings.Contains(out, "balance_mismatch cafe") || !strings.Contains(out, "ledger check failed") {
+		t.Fatalf("ledger check of tampered books: %v\n%s", err, out)
 	}
 }
