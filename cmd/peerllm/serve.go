@@ -107,6 +107,7 @@ func runServe(ctx context.Context, args []string) error {
 // screenFlags are serve's flags for the safety and privacy layers.
 type screenFlags struct {
 	policy, moderation, moderationURL, moderationModel, privacyMode string
+	answerMargin                                                    float64
 	noSafety, noPrivacy                                             bool
 }
 
@@ -115,6 +116,7 @@ func (f *screenFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.moderation, "moderation", "", "optional AI moderation for prompts the built-in screen is unsure about: openai (a /v1/moderations endpoint) or llamaguard (a Llama-Guard model behind /v1/chat/completions); an operator-trusted backend only, key from $PEERLLM_MODERATION_KEY")
 	fs.StringVar(&f.moderationURL, "moderation-url", "", "base URL of the --moderation backend, e.g. http://10.0.0.5:8000/v1")
 	fs.StringVar(&f.moderationModel, "moderation-model", "", "model name for the --moderation backend")
+	fs.Float64Var(&f.answerMargin, "safety-answer-margin", 0.15, "raise every threshold by this much (0..0.5) for screening answers; prompts are screened at the policy's thresholds")
 	fs.StringVar(&f.privacyMode, "privacy-mode", "surrogates", "stand-ins for personal identifiers: surrogates or placeholders")
 	fs.BoolVar(&f.noSafety, "no-safety", false, "do not screen prompts and answers (hosts may then receive harmful requests)")
 	fs.BoolVar(&f.noPrivacy, "no-privacy", false, "send personal identifiers to hosts unchanged")
@@ -147,7 +149,10 @@ func (f *screenFlags) build() (*stages.Screening, error) {
 	if ch.AI != nil && f.moderationURL == "" {
 		return nil, usagef("--moderation needs --moderation-url")
 	}
-	scr := &stages.Screening{Checker: ch, Safety: !f.noSafety, Policy: pol}
+	if f.answerMargin < 0 || f.answerMargin > 0.5 {
+		return nil, usagef("--safety-answer-margin must be in [0, 0.5]")
+	}
+	scr := &stages.Screening{Checker: ch, Safety: !f.noSafety, Policy: pol, AnswerMargin: f.answerMargin}
 	if !f.noPrivacy {
 		mode, err := privacy.ParseMode(f.privacyMode)
 		if err != nil {

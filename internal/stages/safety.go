@@ -2,9 +2,11 @@ package stages
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/peerllm/peerllm/internal/pipeline"
@@ -32,9 +34,37 @@ type Safety struct {
 	// safety.DefaultPolicy(). It decides when a stopped answer is a sure
 	// violation (a tripped category at or above its threshold plus the
 	// unsure margin): only those strike the host.
-	Policy  safety.Policy
-	Metrics *Metrics
-	Log     *slog.Logger
+	Policy safety.Policy
+	// AnswerMargin raises every threshold of Policy by this much (capped
+	// at 1) for the answer screen; default 0. The prompt has already passed
+	// the screen at the full thresholds, and the classifier over-flags some
+	// harmless narrative text (docs/SCREENING.md has the measured trade-off).
+	AnswerMargin float64
+	Metrics      *Metrics
+	Log          *slog.Logger
+
+	once     sync.Once
+	answer   *safety.Classifier // the answer screen, built once
+	answerP  safety.Policy
+	answerEr error
+}
+
+// answerScreen builds the answer classifier once.
+func (s *Safety) answerScreen() (*safety.Classifier, safety.Policy, error) {
+	s.once.Do(func() {
+		p := s.Policy
+		if p.Thresholds == nil {
+			p = safety.DefaultPolicy()
+		}
+		ap := p
+		ap.Thresholds = make(map[string]float64, len(p.Thresholds))
+		for c, t := range p.Thresholds {
+			ap.Thresholds[c] = min(1, t+max(0, s.AnswerMargin))
+		}
+		s.answerP = ap
+		s.answer, s.answerEr = s.Checker.Classifier.WithPolicy(ap)
+	})
+	return s.answer, s.answerP, s.answerEr
 }
 
 // Name implements pipeline.Stage.
@@ -86,11 +116,11 @@ func (s *Safety) Admit(ctx context.Context, req *pipeline.Request) (pipeline.New
 			Categories: tripped,
 		}
 	}
-	cl, opts := s.Checker.Classifier, s.Stream
-	pol := s.Policy
-	if pol.Thresholds == nil {
-		pol = safety.DefaultPolicy()
+	cl, pol, err := s.answerScreen()
+	if err != nil {
+		return nil, fmt.Errorf("answer screen: %w", err)
 	}
+	opts := s.Stream
 	return func() pipeline.Filter {
 		return &safetyFilter{st: cl.NewStream(opts), promptSafe: safe, pol: pol, m: m}
 	}, nil

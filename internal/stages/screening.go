@@ -26,6 +26,8 @@ type Screening struct {
 	Stream safety.StreamOptions
 	// Policy is the Checker's policy (zero: safety.DefaultPolicy()).
 	Policy safety.Policy
+	// AnswerMargin raises the answer screen's thresholds (Safety.AnswerMargin).
+	AnswerMargin float64
 }
 
 // Pipeline builds the stages in their required order (safety, then
@@ -45,7 +47,7 @@ func (s *Screening) Pipeline(reg *registry.Registry, metrics prometheus.Register
 	var st []pipeline.Stage
 	var me []pipeline.Meter
 	if s.Safety {
-		st = append(st, &Safety{Checker: s.Checker, Stream: s.Stream, Policy: s.Policy, Metrics: m, Log: log.With("component", "safety")})
+		st = append(st, &Safety{Checker: s.Checker, Stream: s.Stream, Policy: s.Policy, AnswerMargin: s.AnswerMargin, Metrics: m, Log: log.With("component", "safety")})
 		if reg != nil {
 			me = append(me, &Strikes{Striker: RegistryStriker{Registry: reg}, Metrics: m, Log: log.With("component", "safety")})
 		}

@@ -119,21 +119,30 @@ func TestSafetyFilter(t *testing.T) {
 		loose.Thresholds[c] = 0.6
 	}
 	loose.UnsureMargin = 0.45
+	// The classifier scores this harmless pair of sentences violence 0.54,
+	// just over the 0.5 threshold; the answer margin lets it through.
+	const borderline = "The cat liked to play in the sun with her friend the dog. They ran to the park and played all day. "
 	cases := []struct {
 		name      string
 		policy    safety.Policy
+		margin    float64
 		answer    string
 		release   string
 		stop      bool
 		hostFault bool
 	}{
-		{"safe answer passes whole", safety.DefaultPolicy(), story, story, false, false},
-		{"unsafe window withheld, host at fault", safety.DefaultPolicy(), safeHead + unsafeTail, safeHead, true, true},
-		{"unsure: withheld, no fault", loose, safeHead + unsafeTail, safeHead, true, false},
+		{"safe answer passes whole", safety.DefaultPolicy(), 0, story, story, false, false},
+		{"unsafe window withheld, host at fault", safety.DefaultPolicy(), 0, safeHead + unsafeTail, safeHead, true, true},
+		{"unsafe window withheld with the answer margin", safety.DefaultPolicy(), 0.15, safeHead + unsafeTail, safeHead, true, true},
+		{"unsure: withheld, no fault", loose, 0, safeHead + unsafeTail, safeHead, true, false},
+		{"borderline at the policy's thresholds: withheld, no fault", safety.DefaultPolicy(), 0, safeHead + borderline,
+			safeHead + "The cat liked to play in the sun with her friend the dog. ", true, false},
+		{"borderline with the answer margin: delivered", safety.DefaultPolicy(), 0.15, safeHead + borderline, safeHead + borderline, false, false},
 	}
 	for _, tc := range cases {
 		for _, n := range []int{1, 3, 7, 1000} {
 			st := safetyStage(t, tc.policy)
+			st.AnswerMargin = tc.margin
 			nf, err := st.Admit(context.Background(), &pipeline.Request{Prompt: "Tell me a story about a cat."})
 			if err != nil {
 				t.Fatal(err)
