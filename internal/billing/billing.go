@@ -61,7 +61,10 @@ func promptTokenBound(req *pipeline.Request) int64 {
 
 // Admit implements pipeline.Stage: it reserves the request's largest cost.
 func (b *Biller) Admit(ctx context.Context, req *pipeline.Request) (pipeline.NewFilter, error) {
-	if err := b.ensureAccount(ctx, req.Account); err != nil {
+	if err := b.ensureAccount(ctx, req.Account); errors.Is(err, ledger.ErrReservedAccount) {
+		return nil, &pipeline.Refusal{Status: http.StatusForbidden, Code: "account_not_billable",
+			Message: "This API key bills to an account name reserved for the platform or hosts. Ask the operator to issue a key for a consumer account."}
+	} else if err != nil {
 		return nil, err
 	}
 	maxTokens := req.MaxTokens

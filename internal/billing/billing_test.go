@@ -59,6 +59,10 @@ func TestHoldThenSettle(t *testing.T) {
 	if !errors.As(err, &r) || r.Status != http.StatusPaymentRequired || r.Code != "budget_exceeded" {
 		t.Fatalf("over budget: %v", err)
 	}
+	_, err = chain.Admit(ctx, &pipeline.Request{ID: "req_4", Model: "tiny", Prompt: "hi", MaxTokens: 1, N: 1, Account: ledger.PlatformAccount})
+	if !errors.As(err, &r) || r.Status != http.StatusForbidden || r.Code != "account_not_billable" {
+		t.Fatalf("a key on the platform's account: %v", err)
+	}
 	_, err = chain.Admit(ctx, &pipeline.Request{ID: "req_3", Model: "unpriced", Prompt: "hi", MaxTokens: 1, N: 1, Account: "school"})
 	if !errors.As(err, &r) || r.Code != "model_not_priced" {
 		t.Fatalf("unpriced model: %v", err)

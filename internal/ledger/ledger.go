@@ -44,6 +44,9 @@ var (
 	ErrBudgetExceeded    = errors.New("monthly budget exceeded")
 	ErrInsufficientFunds = errors.New("insufficient prepaid balance")
 	ErrNotFound          = errors.New("not found")
+	// ErrReservedAccount: the id belongs to the platform, the outside world
+	// or a host, never to a consumer.
+	ErrReservedAccount = errors.New("account id is reserved")
 )
 
 // Account is a consumer account.
@@ -154,7 +157,7 @@ func (l *Ledger) CreateAccount(ctx context.Context, a Account) (Account, error) 
 		a.ID = newID("acct_")
 	}
 	if a.ID == PlatformAccount || a.ID == ExternalAccount || strings.HasPrefix(a.ID, "host:") {
-		return Account{}, fmt.Errorf("account id %q is reserved", a.ID)
+		return Account{}, fmt.Errorf("%w: %q", ErrReservedAccount, a.ID)
 	}
 	err := l.db.InTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, l.db.Rebind(`INSERT INTO ledger_accounts (id, name, prepaid, monthly_budget_micros, created_unix) VALUES (?, ?, ?, ?, ?)`),
