@@ -337,8 +337,16 @@ func hostFromSubject(subj string) (host, task string) {
 
 func (d *Dispatcher) onHello(msg *nats.Msg) {
 	hostID, _ := hostFromSubject(msg.Subject)
+	// NATS does not check the reply subject a client names: answering on
+	// the orchestrator's privileged connection to anything but the host's
+	// own inbox would let a host publish onto another host's subjects.
+	if !fabric.ReplyAllowed(hostID, msg.Reply) {
+		d.log.Warn("host hello with a foreign reply subject dropped", "host", hostID)
+		return
+	}
 	var hello fabric.Hello
-	ack := fabric.HelloAck{HeartbeatEvery: d.cfg.HeartbeatEvery}
+	// Now lets the host correct task deadlines for a wrong local clock.
+	ack := fabric.HelloAck{HeartbeatEvery: d.cfg.HeartbeatEvery, Now: time.Now()}
 	err := fabric.Decode(msg.Data, &hello)
 	switch {
 	case err != nil:
