@@ -27,7 +27,7 @@ commands:
   strikes list [HOST]                             list strikes
   strikes clear HOST                              clear a host's strikes and lift its suspension
 
-The admin token comes from --admin-token or PEERLLM_ADMIN_TOKEN.` + adminMoneyUsage
+The admin token comes from --admin-token or PEERLLM_ADMIN_TOKEN.` + adminMoneyUsage + adminGovUsage
 
 // runAdmin talks to a running orchestrator's admin API.
 func runAdmin(ctx context.Context, args []string) error {
@@ -51,7 +51,7 @@ func runAdmin(ctx context.Context, args []string) error {
 		}
 		rest = append(rest, a)
 	}
-	if len(rest) == 1 && rest[0] == "payouts" {
+	if len(rest) == 1 && (rest[0] == "payouts" || rest[0] == "seats" || rest[0] == "federation" || rest[0] == "overview") {
 		rest = append(rest, "") // payouts takes flags only
 	}
 	if len(rest) < 2 {
@@ -68,6 +68,7 @@ func runAdmin(ctx context.Context, args []string) error {
 		name := fs.String("name", "", "key name")
 		account := fs.String("account", "", "account the key bills to (default: the name)")
 		key := fs.String("key", "", "use this exact key instead of a random one (at least 32 characters)")
+		preferTier := fs.String("prefer-tier", "", "prefer hosts of this tier for the key's requests (enterprise)")
 		if err := parseFlags(fs, rest); err != nil {
 			return err
 		}
@@ -82,6 +83,11 @@ func runAdmin(ctx context.Context, args []string) error {
 		raw, err := c.do(ctx, "POST", "/admin/v1/keys", map[string]string{"name": *name, "account": acct, "key": *key}, &out)
 		if err != nil {
 			return err
+		}
+		if *preferTier != "" {
+			if err := setKeyTier(ctx, c, fmt.Sprint(out.Key["id"]), *preferTier); err != nil {
+				return err
+			}
 		}
 		if c.json {
 			return printRaw(raw)
@@ -125,6 +131,7 @@ func runAdmin(ctx context.Context, args []string) error {
 		owner := fs.String("owner", "", "owner (who is paid)")
 		region := fs.String("region", "", "region, e.g. eu-west")
 		tier := fs.String("tier", "standard", "standard or enterprise")
+		fallback := fs.Bool("fallback", false, "an operator-run fallback host: tasks only when no community host can take them")
 		if err := parseFlags(fs, rest); err != nil {
 			return err
 		}
@@ -134,6 +141,11 @@ func runAdmin(ctx context.Context, args []string) error {
 		raw, err := c.do(ctx, "POST", "/admin/v1/hosts", map[string]string{"name": *name, "owner": *owner, "region": *region, "tier": *tier}, &out)
 		if err != nil {
 			return err
+		}
+		if *fallback {
+			if err := setHostFallback(ctx, c, out.Credentials, true); err != nil {
+				return err
+			}
 		}
 		if c.json {
 			return printRaw(raw)
@@ -216,6 +228,9 @@ func runAdmin(ctx context.Context, args []string) error {
 		return nil
 	}
 	if handled, err := runAdminMoney(ctx, c, group, verb, rest); handled {
+		return err
+	}
+	if handled, err := runAdminGov(ctx, c, group, verb, rest); handled {
 		return err
 	}
 	return usagef("unknown admin command %q (peerllm admin -h)", group+" "+verb)

@@ -41,6 +41,7 @@ func runServe(ctx context.Context, args []string) error {
 	readyFile := fs.String("ready-file", "", "write {\"api\",\"nats\"} JSON here once serving (for scripts and tests)")
 	pricesFile := fs.String("prices", "", "price list JSON file (default: the embedded list, docs/MONEY.md); re-read on SIGHUP")
 	recoverAfter := fs.Duration("recover-after", 0, "at start, settle unfinished requests older than this (default 0 on SQLite, 10m on PostgreSQL)")
+	gov := govFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -85,7 +86,7 @@ func runServe(ctx context.Context, args []string) error {
 		Listen: *listen, NATSListen: *natsListen, NATSURL: *natsURL, NATSUser: *natsUser, NATSPassword: *natsPassword,
 		HostURL: *hostURL, DataDir: *dataDir, DatabaseURL: *dbURL, AdminToken: *adminToken, TLS: tlsConf,
 		SegmentTokens: *segment, Mode: *mode, Log: log, Pipeline: screeningHook(scr), Moderator: scr,
-		Prices: prices, RecoverAfter: *recoverAfter,
+		Prices: prices, RecoverAfter: *recoverAfter, Governance: gov(),
 	})
 	if err != nil {
 		return err

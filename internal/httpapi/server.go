@@ -93,6 +93,9 @@ type Config struct {
 	MaxBodyBytes int64
 	// Moderator serves POST /v1/moderations; nil: the route is not served.
 	Moderator Moderator
+	// Governance serves the admin API's seats, federation, overview, key
+	// tier and fallback routes (needs Admin); nil: not served.
+	Governance Governance
 }
 
 // Server is the HTTP handler. Build it once with New.
@@ -140,6 +143,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Money != nil {
 		cfg.Money.routes(mux, s)
+	}
+	if cfg.Governance != nil && cfg.Admin != nil {
+		s.governanceRoutes(mux)
 	}
 	if cfg.Pages != nil {
 		mux.Handle("GET /dashboard/", cfg.Pages)

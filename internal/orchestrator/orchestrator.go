@@ -80,8 +80,11 @@ type Config struct {
 	// file); 10 minutes on PostgreSQL, where other replicas may be serving.
 	RecoverAfter time.Duration
 	// HostMultiplier gives a host's payout weight in permille (tier bonus);
-	// nil means 1000 for every host.
+	// nil means governance's weight for the host's tier.
 	HostMultiplier func(hostID string) int64
+	// Governance tunes seats, tiers, the capacity queue and federation
+	// readiness (governance.go); the zero value is docs/POLICY.md's defaults.
+	Governance GovernanceConfig
 }
 
 // Wiring is what a Config.Pipeline hook may use.
@@ -110,6 +113,7 @@ type Orchestrator struct {
 	generated string
 	ledger    *ledger.Ledger // nil without Prices
 	rules     ledger.PricingRules
+	gov       *gov
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -186,10 +190,17 @@ func Start(ctx context.Context, cfg Config) (_ *Orchestrator, err error) {
 		}
 	}
 
-	o.disp, err = dispatch.New(dispatch.Config{SegmentTokens: cfg.SegmentTokens, Mode: cfg.Mode}, o.nc, o.reg, o.log.With("component", "dispatch"), o.metrics)
+	if o.gov, err = o.openGovernance(ctx); err != nil {
+		return nil, err
+	}
+	if o.cfg.HostMultiplier == nil {
+		o.cfg.HostMultiplier = o.gov.multiplier
+	}
+	o.disp, err = dispatch.New(dispatch.Config{SegmentTokens: cfg.SegmentTokens, Mode: cfg.Mode, Admit: o.gov.admit}, o.nc, o.reg, o.log.With("component", "dispatch"), o.metrics)
 	if err != nil {
 		return nil, fmt.Errorf("start dispatcher: %w", err)
 	}
+	o.gov.startGate()
 	stages := append([]pipeline.Stage(nil), cfg.Stages...)
 	meters := append([]pipeline.Meter(nil), cfg.Meters...)
 	if cfg.Pipeline != nil {
@@ -208,7 +219,7 @@ func Start(ctx context.Context, cfg Config) (_ *Orchestrator, err error) {
 		stages, meters, money = append(stages, st), append(meters, me), m
 	}
 	o.api = httpapi.New(httpapi.Config{
-		Backend:  &backend{d: o.disp, mode: cfg.Mode},
+		Backend:  &govBackend{backend: backend{d: o.disp, mode: cfg.Mode}, g: o.gov},
 		Keys:     o.keys,
 		Chain:    &pipeline.Chain{Stages: stages, Meters: meters},
 		Admin:    &httpapi.Admin{Token: admin, Keys: o.keys, Hosts: &hostAdmin{reg: o.reg}, HostURL: hostURL},
@@ -217,7 +228,8 @@ func Start(ctx context.Context, cfg Config) (_ *Orchestrator, err error) {
 		Money:    money,
 		Pages:    web.Handler(),
 
-		Moderator: cfg.Moderator,
+		Moderator:  cfg.Moderator,
+		Governance: o.gov,
 	})
 	if o.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
@@ -227,7 +239,11 @@ func Start(ctx context.Context, cfg Config) (_ *Orchestrator, err error) {
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	o.cancel = cancel
-	o.wg.Add(2)
+	o.wg.Add(3)
+	go func() {
+		defer o.wg.Done()
+		o.gov.run(runCtx)
+	}()
 	go func() {
 		defer o.wg.Done()
 		if err := o.disp.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
