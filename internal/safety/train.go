@@ -20,6 +20,8 @@ type Example struct {
 	Group string
 	// Source names where the example came from, for reports.
 	Source string
+	// Weight scales the example's pull in training; 0 means 1.
+	Weight float64
 }
 
 // TrainOptions tunes Train. Zero fields take the documented defaults.
@@ -121,6 +123,9 @@ func train(ex []Example, o TrainOptions) (*model, error) {
 				g := p - y[k]
 				if y[k] == 1 {
 					g *= wPos
+				}
+				if ew := ex[idx[k]].Weight; ew > 0 {
+					g *= ew
 				}
 				gb += g * g
 				bias -= o.Rate * g / math.Sqrt(gb+1e-8)

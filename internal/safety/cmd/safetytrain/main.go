@@ -31,6 +31,11 @@ func main() {
 func run() error {
 	evaldata := flag.String("evaldata", "../shared/evaldata", "shared evaldata directory")
 	seeds := flag.String("seeds", "internal/safety/data/seeds.tsv", "our own labelled seed sentences (TSV)")
+	corpusPath := flag.String("corpus", "internal/safety/data/corpus.txt", "our own template corpus (empty: none)")
+	corpusWeight := flag.Float64("corpus-weight", 0.3, "training weight of each corpus example")
+	misses := flag.Bool("misses", false, "print the out-of-fold misses of cross-validation (dev text, for development)")
+	holdout := flag.String("holdout", "", "comma-separated want<TAB>text files: report the trained model on them (never trained on)")
+	dump := flag.Bool("dump", false, "print the expanded corpus as labels<TAB>text and exit")
 	out := flag.String("out", "internal/safety/data/weights.bin.gz", "where to write the weights (empty: do not write)")
 	folds := flag.Int("cv", 5, "cross-validation folds to report (0: none)")
 	bits := flag.Uint("bits", 18, "log2 of the number of hash buckets")
@@ -40,10 +45,40 @@ func run() error {
 	only := flag.String("only", "", "train and cross-validate only on examples whose source starts with this (experiments)")
 	flag.Parse()
 
+	var own []safety.Example
+	if *corpusPath != "" {
+		c, err := parseCorpus(*corpusPath)
+		if err != nil {
+			return err
+		}
+		if own, err = c.examples(); err != nil {
+			return err
+		}
+		for i := range own {
+			own[i].Weight = *corpusWeight
+		}
+	}
+	if *dump {
+		for _, e := range own {
+			labels := "safe"
+			if e.Unsafe == 1 {
+				var names []string
+				for _, n := range safety.Categories() {
+					if e.Labels[n] == 1 {
+						names = append(names, n)
+					}
+				}
+				labels = strings.Join(names, ",")
+			}
+			fmt.Printf("%s\t%s\n", labels, e.Text)
+		}
+		return nil
+	}
 	ex, err := loadAll(*evaldata, *seeds)
 	if err != nil {
 		return err
 	}
+	ex = append(ex, own...)
 	if *only != "" {
 		var keep []safety.Example
 		for _, e := range ex {
@@ -55,16 +90,24 @@ func run() error {
 	}
 	opts := safety.TrainOptions{Bits: *bits, Epochs: *epochs, Rate: *rate, L2: *l2}
 	if *folds > 1 {
-		if err := crossValidate(ex, opts, *folds); err != nil {
+		if err := crossValidate(ex, opts, *folds, *misses); err != nil {
 			return err
 		}
 	}
-	if *out == "" {
+	if *out == "" && *holdout == "" {
 		return nil
 	}
 	w, err := safety.Train(ex, opts)
 	if err != nil {
 		return err
+	}
+	if *holdout != "" {
+		if err := reportHoldout(w, strings.Split(*holdout, ",")); err != nil {
+			return err
+		}
+	}
+	if *out == "" {
+		return nil
 	}
 	if err := os.WriteFile(*out, w, 0o644); err != nil {
 		return err
@@ -173,10 +216,14 @@ func loadSeeds(path string) ([]safety.Example, error) {
 	return ex, nil
 }
 
+// trainOnly reports whether e is our own data, always trained on and never
+// scored in cross-validation.
+func trainOnly(e safety.Example) bool { return e.Source == "seed" || e.Source == "corpus" }
+
 // crossValidate trains k models, each without one fold of the dev data (seed
 // sentences are always in training and never scored), and prints the pooled
 // out-of-fold figures at the default policy and a threshold sweep.
-func crossValidate(ex []safety.Example, opts safety.TrainOptions, k int) error {
+func crossValidate(ex []safety.Example, opts safety.TrainOptions, k int, misses bool) error {
 	fold := func(e safety.Example) int {
 		h := fnv.New32a()
 		key := e.Group
@@ -192,7 +239,7 @@ func crossValidate(ex []safety.Example, opts safety.TrainOptions, k int) error {
 	for f := 0; f < k; f++ {
 		var tr, te []safety.Example
 		for _, e := range ex {
-			if e.Source != "seed" && fold(e) == f {
+			if !trainOnly(e) && fold(e) == f {
 				te = append(te, e)
 			} else {
 				tr = append(tr, e)
@@ -207,6 +254,14 @@ func crossValidate(ex []safety.Example, opts safety.TrainOptions, k int) error {
 			return err
 		}
 		def.Add(safety.Evaluate(c, te))
+		if misses {
+			for _, e := range te {
+				v := c.Classify(e.Text)
+				if e.Unsafe >= 0 && v.Flagged != (e.Unsafe == 1) {
+					fmt.Printf("miss %-12s want=%d any=%.2f %q\n", e.Source, e.Unsafe, maxScore(v), e.Text)
+				}
+			}
+		}
 		for i, t := range sweep {
 			p := safety.DefaultPolicy()
 			for name := range p.Thresholds {
@@ -231,4 +286,74 @@ func crossValidate(ex []safety.Example, opts safety.TrainOptions, k int) error {
 			total[i].Sources["jbb-harmful"].Recall(), total[i].Sources["jbb-benign"].FPR())
 	}
 	return nil
+}
+
+func maxScore(v safety.Verdict) float64 {
+	m := 0.0
+	for _, s := range v.Scores {
+		m = max(m, s)
+	}
+	return m
+}
+
+// reportHoldout prints harmful recall and safe false-positive rate of the
+// model trained on everything, on want<TAB>text files it never saw.
+func reportHoldout(w []byte, files []string) error {
+	c, err := safety.NewFromWeights(safety.DefaultPolicy(), w)
+	if err != nil {
+		return err
+	}
+	for _, path := range files {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var tp, fn, fp, tn int
+		var pos, neg []float64
+		for _, line := range strings.Split(string(data), "\n") {
+			want, text, ok := strings.Cut(line, "\t")
+			if !ok || strings.HasPrefix(line, "#") {
+				continue
+			}
+			v := c.Classify(text)
+			got := v.Flagged
+			if want == "unsafe" {
+				pos = append(pos, maxScore(v))
+			} else {
+				neg = append(neg, maxScore(v))
+			}
+			switch {
+			case want == "unsafe" && got:
+				tp++
+			case want == "unsafe":
+				fn++
+			case got:
+				fp++
+			default:
+				tn++
+			}
+		}
+		fmt.Printf("holdout %s: harmful recall %d/%d = %.3f, safe FPR %d/%d = %.3f, AUC %.3f\n", path,
+			tp, tp+fn, float64(tp)/float64(max(tp+fn, 1)), fp, fp+tn, float64(fp)/float64(max(fp+tn, 1)), auc(pos, neg))
+	}
+	return nil
+}
+
+// auc is the probability that a harmful text outscores a safe one.
+func auc(pos, neg []float64) float64 {
+	if len(pos) == 0 || len(neg) == 0 {
+		return 0
+	}
+	w := 0.0
+	for _, p := range pos {
+		for _, n := range neg {
+			switch {
+			case p > n:
+				w++
+			case p == n:
+				w += 0.5
+			}
+		}
+	}
+	return w / float64(len(pos)*len(neg))
 }
