@@ -37,6 +37,7 @@ var orchestratorSide = []string{
 	"internal/billing",
 	"internal/governance",
 	"internal/web",
+	"internal/stages",
 }
 
 var orchestratorOnly = []string{
@@ -44,6 +45,7 @@ var orchestratorOnly = []string{
 	"internal/registry", "internal/ledger", "internal/safety", "internal/privacy",
 	"internal/pipeline", "internal/auth", "internal/store", "internal/billing",
 	"internal/governance", "internal/web",
+	"internal/stages",
 }
 
 var engineImpls = []string{

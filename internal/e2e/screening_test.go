@@ -103,6 +103,9 @@ func TestScreening(t *testing.T) {
 				}
 			}
 		}
+		if v, err := metricSum(c.o.API+"/metrics", "peerllm_safety_refused_total"); err != nil || v < 16 {
+			t.Errorf("refusals metric %v %v", v, err)
+		}
 		// A safe prompt after them reaches the tiny host: the recorder works.
 		r := complete(ctxTimeout(t, time.Minute), t, nil, c.o.API, "/v1/completions", c.key, body("/v1/completions", c.tinyModel, "Once upon a time", false), nil)
 		if r.Status != 200 {
@@ -152,6 +155,9 @@ func TestScreening(t *testing.T) {
 					t.Errorf("strike %+v", s)
 				}
 			}
+		}
+		if v, err := metricSum(c.o.API+"/metrics", "peerllm_safety_strikes_total"); err != nil || v != 2 {
+			t.Errorf("strikes metric %v %v", v, err)
 		}
 		// No other host was struck: the tiny and echo hosts answered safely.
 		for _, id := range []string{c.tiny.Creds.HostID, c.echo.Creds.HostID} {
