@@ -110,3 +110,23 @@ func TestSIMDMatchesGo(t *testing.T) {
 		}
 	}
 }
+
+// TestReadBandwidth checks that the bandwidth meter reads: the AVX2 and Go
+// sums agree and the figure is positive.
+func TestReadBandwidth(t *testing.T) {
+	buf := make([]byte, 1<<20+77)
+	for i := range buf {
+		buf[i] = byte(i * 7)
+	}
+	if bw := gguf.ReadBandwidth(buf, 2, 2); !(bw > 0) {
+		t.Fatalf("bandwidth %v", bw)
+	}
+	if gguf.HasAVX2() {
+		defer gguf.SetSIMD(gguf.SetSIMD(true))
+		simd := gguf.ReadSum(buf)
+		gguf.SetSIMD(false)
+		if g := gguf.ReadSum(buf); g != simd {
+			t.Errorf("read sum: Go %x, AVX2 %x", g, simd)
+		}
+	}
+}

@@ -10,3 +10,6 @@ func SetSIMD(on bool) (was bool) {
 
 // HasAVX2 reports whether the AVX2 kernels can run here.
 func HasAVX2() bool { return hasAVX2 }
+
+// ReadSum exposes readSum.
+func ReadSum(b []byte) uint64 { return readSum(b) }

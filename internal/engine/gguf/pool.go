@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // parallelMin is the number of weight elements below which MatVec runs on the
@@ -33,6 +34,7 @@ type Pool struct {
 
 // job is the MatVec in flight, written before workers are signalled.
 type job struct {
+	typ      Type
 	kern     rowDot
 	ikern    intKernel // set instead of kern: integer kernel over act
 	act      qAct      // the n quantized input vectors
@@ -97,6 +99,9 @@ func (p *Pool) claim() {
 // run computes rows lo to hi of the job.
 func (j *job) run(lo, hi int) {
 	cols := len(j.x) / j.n
+	if useSIMD && j.n == 1 && j.runRows(lo, hi, cols) {
+		return
+	}
 	if j.ikern != nil {
 		nb := cols / j.bs
 		for r := lo; r < hi; r++ {
@@ -164,7 +169,7 @@ func (p *Pool) MatMul(t Type, w []byte, rows, cols int, x []float32, n int, out 
 	if rows < 0 || n < 1 || len(x) != n*cols || len(out) < n*rows || len(w) < rows*rb {
 		panic(fmt.Sprintf("gguf: MatVec %s %dx%d by %d vectors: have %d weight bytes, %d inputs, %d outputs", t, rows, cols, n, len(w), len(x), len(out)))
 	}
-	j := job{kern: kern, w: w, rowBytes: rb, rows: rows, n: n, x: x, out: out}
+	j := job{typ: t, kern: kern, w: w, rowBytes: rb, rows: rows, n: n, x: x, out: out}
 	rounding := p != nil && p.round && DotType(t) != TypeF32
 	if !rounding && (p == nil || p.threads == 1 || rows*cols*n < parallelMin || rows < 2) {
 		j.run(0, rows)
@@ -223,4 +228,26 @@ func (p *Pool) quantize(x []float32, bs int) qAct {
 		quantizeQ8_0(x, a)
 	}
 	return a
+}
+
+// runRows computes rows lo to hi of a one-vector job with a many-row AVX2
+// kernel (same bits as the row kernels, without a call per row), and
+// reports whether it had one for the job.
+func (j *job) runRows(lo, hi, cols int) bool {
+	if hi <= lo {
+		return true
+	}
+	switch {
+	case j.typ == TypeF32 && j.ikern == nil && cols%8 == 0 && cols > 0:
+		w := j.w[lo*j.rowBytes:]
+		if _, ok := asFloat32s(w); !ok {
+			return false
+		}
+		dotF32RowsAVX2((*float32)(unsafe.Pointer(&w[0])), j.rowBytes, hi-lo, &j.x[0], cols, &j.out[lo])
+		return true
+	case j.typ == TypeQ8_0 && j.ikern != nil && cols > 0:
+		dotQ8_0RowsAVX2(&j.w[lo*j.rowBytes], j.rowBytes, hi-lo, &j.act.q[0], &j.act.d[0], len(j.act.d), &j.out[lo])
+		return true
+	}
+	return false
 }

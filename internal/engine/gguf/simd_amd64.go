@@ -39,3 +39,20 @@ func dotQ4_0AVX2(w *byte, xq *int8, xd *float32, nb int, acc *[8]float32)
 //
 //go:noescape
 func dotQ4KBlockAVX2(q *byte, x *int8, sc *[8]int16) int32
+
+// readAVX2 sums n bytes at p (n a multiple of 128) as uint64 lanes.
+//
+//go:noescape
+func readAVX2(p *byte, n int) uint64
+
+// dotF32RowsAVX2 sets out[r] = Dot(row r, x) for rows rows of n float32
+// (n a multiple of 8) stride bytes apart.
+//
+//go:noescape
+func dotF32RowsAVX2(w *float32, stride, rows int, x *float32, n int, out *float32)
+
+// dotQ8_0RowsAVX2 sets out[r] = dotQ8_0IntGo(row r, x) for rows rows of nb
+// blocks stride bytes apart.
+//
+//go:noescape
+func dotQ8_0RowsAVX2(w *byte, stride, rows int, xq *int8, xd *float32, nb int, out *float32)

@@ -194,3 +194,137 @@ q4kloop:
 	MOVL AX, ret+24(FP)
 	VZEROUPPER
 	RET
+
+// func readAVX2(p *byte, n int) uint64
+// Adds n bytes (a multiple of 128) as uint64 lanes in four accumulators: a
+// load stream limited by memory, not by arithmetic.
+TEXT ·readAVX2(SB), NOSPLIT, $0-24
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	SHRQ $7, CX
+	JZ readdone
+readloop:
+	VPADDQ (SI), Y0, Y0
+	VPADDQ 32(SI), Y1, Y1
+	VPADDQ 64(SI), Y2, Y2
+	VPADDQ 96(SI), Y3, Y3
+	ADDQ $128, SI
+	DECQ CX
+	JNZ readloop
+readdone:
+	VPADDQ Y1, Y0, Y0
+	VPADDQ Y3, Y2, Y2
+	VPADDQ Y2, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPADDQ X1, X0, X0
+	VPSHUFD $0x4e, X0, X1
+	VPADDQ X1, X0, X0
+	VMOVQ X0, AX
+	MOVQ AX, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// REDUCE8 leaves ((a0+a1)+(a2+a3))+((a4+a5)+(a6+a7)) of Y0 in X0 (sum8's
+// order).
+#define REDUCE8 \
+	VHADDPS Y0, Y0, Y0 \
+	VHADDPS Y0, Y0, Y0 \
+	VEXTRACTF128 $1, Y0, X1 \
+	VADDSS X1, X0, X0
+
+// func dotF32RowsAVX2(w *float32, stride int, rows int, x *float32, n int, out *float32)
+// out[r] = Dot(row r, x) for rows rows of n floats (n a multiple of 8) that
+// start stride bytes apart.
+TEXT ·dotF32RowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ stride+8(FP), R9
+	MOVQ rows+16(FP), R10
+	MOVQ x+24(FP), R11
+	MOVQ n+32(FP), R12
+	MOVQ out+40(FP), DX
+	SHRQ $3, R12
+	TESTQ R10, R10
+	JZ f32rdone
+f32rrow:
+	MOVQ SI, AX
+	MOVQ R11, DI
+	MOVQ R12, CX
+	VXORPS Y0, Y0, Y0
+	TESTQ CX, CX
+	JZ f32rred
+f32rloop:
+	VMOVUPS (AX), Y1
+	VMULPS (DI), Y1, Y1
+	VADDPS Y1, Y0, Y0
+	ADDQ $32, AX
+	ADDQ $32, DI
+	DECQ CX
+	JNZ f32rloop
+f32rred:
+	REDUCE8
+	VMOVSS X0, (DX)
+	ADDQ $4, DX
+	ADDQ R9, SI
+	DECQ R10
+	JNZ f32rrow
+f32rdone:
+	VZEROUPPER
+	RET
+
+// func dotQ8_0RowsAVX2(w *byte, stride int, rows int, xq *int8, xd *float32, nb int, out *float32)
+// out[r] = dotQ8_0IntGo(row r, x) for rows rows of nb blocks, stride bytes
+// apart.
+TEXT ·dotQ8_0RowsAVX2(SB), NOSPLIT, $0-56
+	MOVQ w+0(FP), SI
+	MOVQ stride+8(FP), R9
+	MOVQ rows+16(FP), R10
+	MOVQ xq+24(FP), R11
+	MOVQ xd+32(FP), R12
+	MOVQ nb+40(FP), R13
+	MOVQ out+48(FP), DX
+	VPCMPEQW Y15, Y15, Y15
+	VPSRLW $15, Y15, Y15
+	TESTQ R10, R10
+	JZ q8rdone
+q8rrow:
+	MOVQ SI, BX
+	MOVQ R11, DI
+	MOVQ R12, R8
+	MOVQ R13, CX
+	VXORPS Y0, Y0, Y0
+	TESTQ CX, CX
+	JZ q8rred
+q8rloop:
+	VMOVDQU 2(BX), Y1
+	VMOVDQU (DI), Y2
+	VPSIGNB Y1, Y1, Y3
+	VPSIGNB Y1, Y2, Y4
+	VPMADDUBSW Y4, Y3, Y5
+	VPMADDWD Y15, Y5, Y5
+	VCVTDQ2PS Y5, Y5
+	MOVWLZX (BX), AX
+	VMOVD AX, X6
+	VCVTPH2PS X6, X6
+	VMULSS (R8), X6, X6
+	VBROADCASTSS X6, Y6
+	VMULPS Y6, Y5, Y5
+	VADDPS Y5, Y0, Y0
+	ADDQ $34, BX
+	ADDQ $32, DI
+	ADDQ $4, R8
+	DECQ CX
+	JNZ q8rloop
+q8rred:
+	REDUCE8
+	VMOVSS X0, (DX)
+	ADDQ $4, DX
+	ADDQ R9, SI
+	DECQ R10
+	JNZ q8rrow
+q8rdone:
+	VZEROUPPER
+	RET

@@ -11,3 +11,13 @@ func dotBF16AVX2(h *uint16, x *float32, n int, acc *[8]float32)           { pani
 func dotQ8_0AVX2(w *byte, xq *int8, xd *float32, nb int, acc *[8]float32) { panic("gguf: no AVX2") }
 func dotQ4_0AVX2(w *byte, xq *int8, xd *float32, nb int, acc *[8]float32) { panic("gguf: no AVX2") }
 func dotQ4KBlockAVX2(q *byte, x *int8, sc *[8]int16) int32                { panic("gguf: no AVX2") }
+
+func readAVX2(p *byte, n int) uint64 { panic("gguf: no AVX2") }
+
+func dotF32RowsAVX2(w *float32, stride, rows int, x *float32, n int, out *float32) {
+	panic("gguf: no AVX2")
+}
+
+func dotQ8_0RowsAVX2(w *byte, stride, rows int, xq *int8, xd *float32, nb int, out *float32) {
+	panic("gguf: no AVX2")
+}
