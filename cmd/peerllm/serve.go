@@ -108,6 +108,7 @@ func runServe(ctx context.Context, args []string) error {
 // screenFlags are serve's flags for the safety and privacy layers.
 type screenFlags struct {
 	policy, moderation, moderationURL, moderationModel, privacyMode string
+	sanitizerURL, sanitizerModel                                    string
 	answerMargin                                                    float64
 	noSafety, noPrivacy                                             bool
 }
@@ -118,6 +119,8 @@ func (f *screenFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.moderationURL, "moderation-url", "", "base URL of the --moderation backend, e.g. http://10.0.0.5:8000/v1")
 	fs.StringVar(&f.moderationModel, "moderation-model", "", "model name for the --moderation backend")
 	fs.Float64Var(&f.answerMargin, "safety-answer-margin", 0.15, "raise every threshold by this much (0..0.5) for screening answers; prompts are screened at the policy's thresholds")
+	fs.StringVar(&f.sanitizerURL, "privacy-sanitizer-url", "", "optional LLM sanitizer (second detector) behind an OpenAI-compatible /chat/completions at this base URL; an operator-trusted backend only, key from $PEERLLM_SANITIZER_KEY")
+	fs.StringVar(&f.sanitizerModel, "privacy-sanitizer-model", "", "model name for --privacy-sanitizer-url")
 	fs.StringVar(&f.privacyMode, "privacy-mode", "surrogates", "stand-ins for personal identifiers: surrogates or placeholders")
 	fs.BoolVar(&f.noSafety, "no-safety", false, "do not screen prompts and answers (hosts may then receive harmful requests)")
 	fs.BoolVar(&f.noPrivacy, "no-privacy", false, "send personal identifiers to hosts unchanged")
@@ -161,6 +164,9 @@ func (f *screenFlags) build() (*stages.Screening, error) {
 		}
 		if scr.Scanner, err = privacy.NewScanner(privacy.Config{Mode: mode}); err != nil {
 			return nil, err
+		}
+		if f.sanitizerURL != "" {
+			scr.Sanitizer = &privacy.LLMSanitizer{BaseURL: f.sanitizerURL, APIKey: os.Getenv("PEERLLM_SANITIZER_KEY"), Model: f.sanitizerModel}
 		}
 	}
 	return scr, nil

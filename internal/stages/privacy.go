@@ -2,6 +2,7 @@ package stages
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -16,9 +17,15 @@ import (
 // puts the originals back with the session's Restorer. The mapping lives
 // only in the closure of the returned NewFilter, in memory, and dies with the
 // request.
+//
+// With a Sanitizer (an LLM on an operator-trusted backend, never a community
+// host: it sees the raw text) its detections are merged into the scanner's;
+// when it fails, the scanner's alone are used and the failure is counted.
 type Privacy struct {
-	Scanner *privacy.Scanner // required
-	Metrics *Metrics
+	Scanner   *privacy.Scanner // required
+	Sanitizer privacy.Sanitizer
+	Metrics   *Metrics
+	Log       *slog.Logger
 }
 
 // Name implements pipeline.Stage.
@@ -32,7 +39,26 @@ func (p *Privacy) Admit(ctx context.Context, req *pipeline.Request) (pipeline.Ne
 	defer m.observeAdmit("privacy", start)
 	ss := p.Scanner.NewSession()
 	replaced := 0
+	var anonErr error
 	anon := func(text string) string {
+		if p.Sanitizer != nil && anonErr == nil {
+			extra, err := p.Sanitizer.Detect(ctx, text)
+			if err == nil {
+				out := ss.AnonymizeWith(text, extra)
+				if out != text {
+					replaced++
+				}
+				return out
+			}
+			if ctx.Err() != nil {
+				anonErr = ctx.Err()
+				return text
+			}
+			m.sanitizerError()
+			if p.Log != nil {
+				p.Log.Warn("privacy sanitizer failed; built-in detections used", "request_id", req.ID, "err", err)
+			}
+		}
 		out, ents := ss.AnonymizeEntities(text)
 		for _, e := range ents {
 			m.entityAdd(e.Type)
@@ -60,6 +86,9 @@ func (p *Privacy) Admit(ctx context.Context, req *pipeline.Request) (pipeline.Ne
 			}
 		}
 		req.Stop = stops
+	}
+	if anonErr != nil {
+		return nil, anonErr
 	}
 	if replaced == 0 {
 		return nil, nil

@@ -22,6 +22,8 @@ type Screening struct {
 	Safety bool
 	// Scanner, when set, turns the privacy stage on.
 	Scanner *privacy.Scanner
+	// Sanitizer is the privacy stage's optional second detector.
+	Sanitizer privacy.Sanitizer
 	// Stream configures the output screen.
 	Stream safety.StreamOptions
 	// Policy is the Checker's policy (zero: safety.DefaultPolicy()).
@@ -53,7 +55,7 @@ func (s *Screening) Pipeline(reg *registry.Registry, metrics prometheus.Register
 		}
 	}
 	if s.Scanner != nil {
-		st = append(st, &Privacy{Scanner: s.Scanner, Metrics: m})
+		st = append(st, &Privacy{Scanner: s.Scanner, Sanitizer: s.Sanitizer, Metrics: m, Log: log.With("component", "privacy")})
 	}
 	return st, me, nil
 }

@@ -27,6 +27,7 @@ type metrics struct {
 	entities *prometheus.CounterVec   // type
 	strikes  *prometheus.CounterVec   // result
 	aiErrors prometheus.Counter
+	sanErrs  prometheus.Counter
 }
 
 // Metrics registers the stages' series on reg once; pass the result to every
@@ -58,8 +59,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		aiErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "peerllm_safety_ai_errors_total", Help: "AI moderation calls that failed (the built-in verdict was used).",
 		}),
+		sanErrs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "peerllm_privacy_sanitizer_errors_total", Help: "Privacy sanitizer calls that failed (the built-in detections were used).",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.admit, m.refused, m.stopped, m.entities, m.strikes, m.aiErrors} {
+	for _, c := range []prometheus.Collector{m.admit, m.refused, m.stopped, m.entities, m.strikes, m.aiErrors, m.sanErrs} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -111,5 +115,11 @@ func (m *metrics) strikeAdd(result string) {
 func (m *metrics) aiError() {
 	if m != nil {
 		m.aiErrors.Inc()
+	}
+}
+
+func (m *metrics) sanitizerError() {
+	if m != nil {
+		m.sanErrs.Inc()
 	}
 }

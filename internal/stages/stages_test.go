@@ -295,3 +295,56 @@ func TestStrikes(t *testing.T) {
 		})
 	}
 }
+
+// sanitizer is a double of the optional LLM sanitizer (a model on an
+// operator's backend, which cannot run here): it "detects" a fixed word.
+type sanitizer struct {
+	word string
+	err  error
+}
+
+func (s sanitizer) Detect(_ context.Context, text string) ([]privacy.Entity, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	var out []privacy.Entity
+	runes := []rune(text)
+	w := []rune(s.word)
+	for i := 0; i+len(w) <= len(runes); i++ {
+		if string(runes[i:i+len(w)]) == s.word {
+			out = append(out, privacy.Entity{Type: privacy.Person, Start: i, End: i + len(w), Text: s.word, Score: 0.8})
+		}
+	}
+	return out, nil
+}
+
+func TestPrivacySanitizer(t *testing.T) {
+	const prompt = "Zorblax met me yesterday; write to me at jane.doe@example.org."
+	cases := []struct {
+		name   string
+		san    sanitizer
+		hidden []string // must not reach the host
+	}{
+		{"merged detections", sanitizer{word: "Zorblax"}, []string{"Zorblax", "jane.doe@example.org"}},
+		{"sanitizer down: built-in only", sanitizer{err: errors.New("connection refused")}, []string{"jane.doe@example.org"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _ := stages.NewMetrics(prometheus.NewRegistry())
+			st := &stages.Privacy{Scanner: scanner(t), Sanitizer: tc.san, Metrics: m}
+			req := &pipeline.Request{Prompt: prompt}
+			nf, err := st.Admit(context.Background(), req)
+			if err != nil || nf == nil {
+				t.Fatalf("admit: %v", err)
+			}
+			for _, h := range tc.hidden {
+				if strings.Contains(req.Prompt, h) {
+					t.Errorf("%q reaches the host: %q", h, req.Prompt)
+				}
+			}
+			if got, _ := feed(nf(), req.Prompt, 3); got != prompt {
+				t.Errorf("restored %q, want %q", got, prompt)
+			}
+		})
+	}
+}
