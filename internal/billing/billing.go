@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/peerllm/peerllm/internal/ledger"
 	"github.com/peerllm/peerllm/internal/pipeline"
@@ -141,9 +142,19 @@ func (b *Biller) Checkpoint(ctx context.Context, o pipeline.Outcome) {
 // the hosts' 95% is split by the tokens each generated.
 func (b *Biller) Meter(ctx context.Context, o pipeline.Outcome) {
 	u := b.usage(o)
-	// Settle even when the consumer has gone: the work was done.
+	// Settle even when the consumer has gone: the work was done. A failed
+	// attempt (a lost database connection, a serialisation conflict) is
+	// retried; the hold stays until then and is settled by the stale-hold
+	// sweep if every attempt fails, so nothing is lost either way.
 	ctx = context.WithoutCancel(ctx)
-	if _, err := b.cfg.Ledger.Settle(ctx, o.RequestID, u); err != nil {
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		if _, err = b.cfg.Ledger.Settle(ctx, o.RequestID, u); err == nil || errors.Is(err, ledger.ErrNotFound) {
+			break
+		}
+		time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
+	}
+	if err != nil {
 		b.cfg.Log.Error("settle request", "request_id", o.RequestID, "err", err)
 	}
 }

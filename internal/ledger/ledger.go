@@ -102,6 +102,10 @@ var migrations = []store.Migration{
 		model TEXT NOT NULL, price_version INTEGER NOT NULL, input_price BIGINT NOT NULL,
 		output_price BIGINT NOT NULL, amount_micros BIGINT NOT NULL, period TEXT NOT NULL,
 		usage_json TEXT NOT NULL, created_unix BIGINT NOT NULL)`},
+	// Budget checks sum a key's month and an account's or key's holds.
+	{SQL: `CREATE INDEX ledger_journal_key ON ledger_journal (key_id, period)`},
+	{SQL: `CREATE INDEX ledger_holds_account ON ledger_holds (account_id)`},
+	{SQL: `CREATE INDEX ledger_holds_key ON ledger_holds (key_id)`},
 }
 
 // Open runs the ledger's migrations and returns a Ledger using prices.
@@ -311,14 +315,11 @@ func (l *Ledger) post(ctx context.Context, tx *sql.Tx, journal int64, ps []posti
 			journal, p.account, p.amount, p.tokens); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, l.db.Rebind(`UPDATE ledger_balances SET balance_micros = balance_micros + ? WHERE account_id = ?`), p.amount, p.account)
-		if err != nil {
+		// An upsert: two records crediting an account for the first time
+		// at once (PostgreSQL, read committed) must not collide.
+		if _, err := tx.ExecContext(ctx, l.db.Rebind(`INSERT INTO ledger_balances (account_id, balance_micros) VALUES (?, ?)
+			ON CONFLICT (account_id) DO UPDATE SET balance_micros = ledger_balances.balance_micros + excluded.balance_micros`), p.account, p.amount); err != nil {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			if _, err := tx.ExecContext(ctx, l.db.Rebind(`INSERT INTO ledger_balances (account_id, balance_micros) VALUES (?, ?)`), p.account, p.amount); err != nil {
-				return err
-			}
 		}
 	}
 	return nil

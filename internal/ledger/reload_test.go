@@ -2,7 +2,9 @@ package ledger_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/peerllm/peerllm/internal/ledger"
@@ -78,6 +80,44 @@ func TestAccountsAndAmountBounds(t *testing.T) {
 		}
 		if err := l.SetKeyBudget(ctx, "k", "a", -1); err == nil {
 			t.Fatal("a negative key budget was accepted")
+		}
+		mustCheck(t, l)
+	})
+}
+
+// TestConcurrentSettlesCreditNewAccounts: records crediting accounts that
+// have no balance yet, settled at the same time, all land (on PostgreSQL a
+// read-then-insert of the balance row would collide).
+func TestConcurrentSettlesCreditNewAccounts(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func() *ledger.Ledger, clk *clock) {
+		ctx := context.Background()
+		l := open()
+		if _, err := l.CreateAccount(ctx, ledger.Account{ID: "c", Name: "C"}); err != nil {
+			t.Fatal(err)
+		}
+		const n = 8
+		for i := range n {
+			if _, err := l.Reserve(ctx, ledger.Reservation{RequestID: fmt.Sprint("r", i), AccountID: "c", Model: "stories260K", PromptTokens: 10, MaxCompletionTokens: 100}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = l.Settle(ctx, fmt.Sprint("r", i), ledger.Usage{PromptTokens: 10, CompletionTokens: 100, HostTokens: map[string]int64{"new-a": 60, "new-b": 40}})
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("settle r%d: %v", i, err)
+			}
+		}
+		if s, _ := l.Summary(ctx); s.Requests != n || s.HeldMicros != 0 {
+			t.Fatalf("summary %+v", s)
 		}
 		mustCheck(t, l)
 	})
