@@ -3,9 +3,9 @@ package gguf
 import "math"
 
 // Integer activation paths. With rounding on (Pool.SetRoundActivations), the
-// activations of a Q8_0, Q4_0 or Q4_K product are quantized to int8 once per
+// activations of a Q8_0, Q4_0, Q4_K or Q6_K product are quantized to int8 once per
 // call, exactly as RoundActivations rounds them (q8 blocks of 32 for Q8_0 and
-// Q4_0, Q8_K blocks of 256 for Q4_K), and each weight block is multiplied
+// Q4_0, Q8_K blocks of 256 for Q4_K and Q6_K), and each weight block is multiplied
 // with integer arithmetic, as llama.cpp's CPU backend does. The integer sums
 // are exact; the float operations that follow are fixed in order (eight
 // lanes for the 32-blocks, one scalar per super-block for Q4_K), so the Go
@@ -15,7 +15,7 @@ import "math"
 type qAct struct {
 	q    []int8    // values, clamped to [-127, 127]
 	d    []float32 // one scale per block (32 or 256 values)
-	sums []int16   // Σq per 32 values (Q8_K only)
+	sums []int16   // Σq per 16 values (Q8_K only)
 }
 
 // intKernel is a row kernel over quantized activations; xq covers one row.
@@ -31,6 +31,8 @@ func intKernelFor(t Type) (intKernel, int) {
 		return dotQ4_0Int, 32
 	case TypeQ4_K:
 		return dotQ4KInt, qk
+	case TypeQ6_K:
+		return dotQ6KInt, qk
 	}
 	return nil, 0
 }
@@ -57,7 +59,7 @@ func quantizeQ8_0(x []float32, a qAct) {
 }
 
 // quantizeQ8K quantizes x (a multiple of 256 long) as roundQ8K rounds it and
-// records the sum of each 32 values.
+// records the sum of each 16 values.
 func quantizeQ8K(x []float32, a qAct) {
 	for b := range len(x) / qk {
 		xs := x[qk*b : qk*b+qk : qk*b+qk]
@@ -78,12 +80,12 @@ func quantizeQ8K(x []float32, a qAct) {
 				q[j] = int8(max(-127, min(127, math.RoundToEven(float64(iscale*v)))))
 			}
 		}
-		for j := range qk / 32 {
+		for j := range qk / 16 {
 			var s int16
-			for _, v := range q[32*j : 32*j+32] {
+			for _, v := range q[16*j : 16*j+16] {
 				s += int16(v)
 			}
-			a.sums[qk/32*b+j] = s
+			a.sums[qk/16*b+j] = s
 		}
 	}
 }
@@ -160,7 +162,7 @@ func dotQ4KInt(w []byte, x qAct) float32 {
 		for j := range 8 {
 			s, m := scaleMinK4(j, scales)
 			sc[j] = int16(s)
-			msum += int32(m) * int32(x.sums[8*b+j])
+			msum += int32(m) * (int32(x.sums[16*b+2*j]) + int32(x.sums[16*b+2*j+1]))
 		}
 		var isum int32
 		if useSIMD {
@@ -189,6 +191,62 @@ func dotQ4KBlockGo(q []byte, x []int8, sc *[8]int16) int32 {
 			hi += int32(c>>4) * int32(xh[l])
 		}
 		isum += int32(sc[2*i])*lo + int32(sc[2*i+1])*hi
+	}
+	return isum
+}
+
+// dotQ6KInt follows ggml's vec_dot_q6_K_q8_K: per super-block the integer
+// sum Σ sc·(q·x) over 16 sub-blocks of 16 (q = stored value − 32, computed as
+// Σ sc·(stored·x) − 32·Σ sc·Σx), then d·dx·isum.
+func dotQ6KInt(w []byte, x qAct) float32 {
+	var sum float32
+	var sc [16]int16
+	for b, xd := range x.d {
+		blk := w[210*b : 210*b+210 : 210*b+210]
+		var corr int32
+		for j := range 16 {
+			sc[j] = int16(int8(blk[192+j]))
+		}
+		// Sub-block j of the stored scales covers elements 16·order[j]...
+		for n := range 2 {
+			for is := range 2 {
+				for k := range 4 {
+					j := 8*n + is + 2*k
+					corr += int32(sc[j]) * int32(x.sums[16*b+8*n+2*k+is])
+				}
+			}
+		}
+		var isum int32
+		if useSIMD {
+			isum = dotQ6KBlockAVX2(&blk[0], &x.q[qk*b], &sc)
+		} else {
+			isum = dotQ6KBlockGo(blk, x.q[qk*b:qk*b+qk:qk*b+qk], &sc)
+		}
+		isum -= 32 * corr
+		sum += float32(float32(half(blk[208:])*xd) * float32(isum))
+	}
+	return sum
+}
+
+// dotQ6KBlockGo returns Σ sc·(stored·x) over one Q6_K super-block, stored
+// being the unsigned 6-bit values (0..63).
+func dotQ6KBlockGo(blk []byte, x []int8, sc *[16]int16) int32 {
+	var isum int32
+	for n := range 2 {
+		ql := blk[64*n : 64*n+64 : 64*n+64]
+		qh := blk[128+32*n : 128+32*n+32 : 128+32*n+32]
+		xs := x[128*n : 128*n+128 : 128*n+128]
+		for is := range 2 {
+			var s1, s2, s3, s4 int32
+			for l := 16 * is; l < 16*is+16; l++ {
+				h := qh[l]
+				s1 += int32(ql[l]&0xf|(h&3)<<4) * int32(xs[l])
+				s2 += int32(ql[l+32]&0xf|(h>>2&3)<<4) * int32(xs[l+32])
+				s3 += int32(ql[l]>>4|(h>>4&3)<<4) * int32(xs[l+64])
+				s4 += int32(ql[l+32]>>4|(h>>6&3)<<4) * int32(xs[l+96])
+			}
+			isum += int32(sc[8*n+is])*s1 + int32(sc[8*n+is+2])*s2 + int32(sc[8*n+is+4])*s3 + int32(sc[8*n+is+6])*s4
+		}
 	}
 	return isum
 }

@@ -109,7 +109,7 @@ func (j *job) run(lo, hi int) {
 			for i := range j.n {
 				a := qAct{q: j.act.q[i*cols : (i+1)*cols], d: j.act.d[i*nb : (i+1)*nb]}
 				if j.act.sums != nil {
-					a.sums = j.act.sums[i*cols/32 : (i+1)*cols/32]
+					a.sums = j.act.sums[i*cols/16 : (i+1)*cols/16]
 				}
 				j.out[i*j.rows+r] = j.ikern(row, a)
 			}
@@ -218,11 +218,11 @@ func (p *Pool) quantize(x []float32, bs int) qAct {
 	if len(p.act.q) < len(x) {
 		p.act.q = make([]int8, len(x))
 		p.act.d = make([]float32, len(x)/32)
-		p.act.sums = make([]int16, len(x)/32)
+		p.act.sums = make([]int16, len(x)/16)
 	}
 	a := qAct{q: p.act.q[:len(x)], d: p.act.d[:len(x)/bs]}
 	if bs == qk {
-		a.sums = p.act.sums[:len(x)/32]
+		a.sums = p.act.sums[:len(x)/16]
 		quantizeQ8K(x, a)
 	} else {
 		quantizeQ8_0(x, a)

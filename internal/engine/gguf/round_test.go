@@ -99,7 +99,7 @@ func TestRoundActivationsProperties(t *testing.T) {
 // TestPoolRoundActivations checks that a rounding pool equals rounding by
 // hand and then multiplying, on one and two threads: exactly for the float
 // kernels, and within float32 summation error for the integer kernels of
-// Q8_0, Q4_0 and Q4_K (same rounded values, other summation order).
+// Q8_0, Q4_0, Q4_K and Q6_K (same rounded values, other summation order).
 func TestPoolRoundActivations(t *testing.T) {
 	r := rand.New(rand.NewPCG(23, 24))
 	for _, threads := range []int{1, 2} {
@@ -117,7 +117,7 @@ func TestPoolRoundActivations(t *testing.T) {
 			}
 			want := make([]float32, rows)
 			(*gguf.Pool)(nil).MatVec(typ, w, rows, cols, xr, want)
-			exact := typ != gguf.TypeQ8_0 && typ != gguf.TypeQ4_0 && typ != gguf.TypeQ4_K
+			exact := typ != gguf.TypeQ8_0 && typ != gguf.TypeQ4_0 && typ != gguf.TypeQ4_K && typ != gguf.TypeQ6_K
 			rb, _ := gguf.RowBytes(typ, cols)
 			row := make([]float32, cols)
 			for i := range got {

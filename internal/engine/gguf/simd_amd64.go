@@ -56,3 +56,8 @@ func dotF32RowsAVX2(w *float32, stride, rows int, x *float32, n int, out *float3
 //
 //go:noescape
 func dotQ8_0RowsAVX2(w *byte, stride, rows int, xq *int8, xd *float32, nb int, out *float32)
+
+// dotQ6KBlockAVX2 is dotQ6KBlockGo for the Q6_K super-block at blk.
+//
+//go:noescape
+func dotQ6KBlockAVX2(blk *byte, x *int8, sc *[16]int16) int32

@@ -21,3 +21,5 @@ func dotF32RowsAVX2(w *float32, stride, rows int, x *float32, n int, out *float3
 func dotQ8_0RowsAVX2(w *byte, stride, rows int, xq *int8, xd *float32, nb int, out *float32) {
 	panic("gguf: no AVX2")
 }
+
+func dotQ6KBlockAVX2(blk *byte, x *int8, sc *[16]int16) int32 { panic("gguf: no AVX2") }
