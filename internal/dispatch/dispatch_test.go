@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/peerllm/peerllm/internal/dispatch"
 	"github.com/peerllm/peerllm/internal/engine"
 	"github.com/peerllm/peerllm/internal/engine/benchengine"
@@ -563,7 +565,13 @@ func TestHelloRefusedForSuspendedHost(t *testing.T) {
 		}
 		defer nc.Close()
 		data, _ := fabric.Encode(&fabric.Hello{HostID: h.ID, Models: []fabric.ModelInfo{{Name: model, ContextLength: 100}}, Capacity: 1})
-		msg, err := nc.Request(fabric.HelloSubject(h.ID), data, 5*time.Second)
+		// The dispatcher subscribes when Run starts; until then NATS
+		// answers "no responders" and a host retries, as this does.
+		var msg *nats.Msg
+		waitFor(t, "dispatcher answering hellos", func() bool {
+			msg, err = nc.Request(fabric.HelloSubject(h.ID), data, 5*time.Second)
+			return !errors.Is(err, nats.ErrNoResponders)
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -717,6 +725,42 @@ func TestStopSequences(t *testing.T) {
 					t.Fatalf("prompt tokens %d, want %d (billing needs them also after an early stop)", r.out.PromptTokens, res.Usage.PromptTokens)
 				}
 			})
+		}
+	}
+}
+
+// TestBackupsYieldToMains fills two one-task hosts with one parallel request
+// (main and backup) and sends a second request: the backup yields its slot,
+// so the second request runs instead of being refused as overloaded.
+func TestBackupsYieldToMains(t *testing.T) {
+	c := newCluster(t, testConfig())
+	opts := benchengine.Options{Delay: 2 * time.Millisecond}
+	hosts := []*testHost{c.addHostCap("a", "alice", bench(opts), 1), c.addHostCap("b", "bob", bench(opts), 1)}
+	first := greedy("first request", 150)
+	done := make(chan result, 1)
+	started := make(chan struct{})
+	go func() {
+		var once sync.Once
+		done <- run(t, context.Background(), c.d, dispatch.Request{Model: model, Engine: first, Mode: dispatch.ModeParallel}, func(int) {
+			once.Do(func() { close(started) })
+		})
+	}()
+	<-started
+	waitFor(t, "both hosts busy with the first request", func() bool {
+		return hosts[0].agent.Stats().InFlight == 1 && hosts[1].agent.Stats().InFlight == 1
+	})
+	second := greedy("second request", 40)
+	r2 := run(t, context.Background(), c.d, dispatch.Request{Model: model, Engine: second, Mode: dispatch.ModeParallel}, nil)
+	r1 := <-done
+	for i, r := range []struct {
+		res result
+		req engine.Request
+	}{{r1, first}, {r2, second}} {
+		if r.res.err != nil {
+			t.Fatalf("request %d: %v", i+1, r.res.err)
+		}
+		if want := reference(t, r.req, opts); r.res.text != want {
+			t.Fatalf("request %d: text differs from an uninterrupted run", i+1)
 		}
 	}
 }

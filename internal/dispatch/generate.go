@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/peerllm/peerllm/internal/engine"
@@ -53,6 +54,8 @@ var (
 	errStalled  = errors.New("host stalled")
 	errDiverged = errors.New("host output diverged from the delivered stream")
 	errProtocol = errors.New("host broke the chunk protocol")
+	// errPreempted tells a request its backup gave its slot to a main task.
+	errPreempted = errors.New("backup preempted")
 	// errContextFull ends a generation that filled the context after
 	// producing tokens: finish reason "length", not an error.
 	errContextFull = errors.New("context full")
@@ -72,6 +75,9 @@ type queue struct {
 	mu     sync.Mutex
 	evs    []event
 	signal chan struct{}
+	// active counts the request's running attempts, so another request
+	// can tell whether preempting one of them leaves it a runner.
+	active atomic.Int32
 }
 
 func (q *queue) push(e event) {
@@ -110,12 +116,20 @@ type attempt struct {
 	probeFirst, probeToken time.Duration
 	probed                 bool
 
+	// released (guarded by Dispatcher.mu) records that the attempt's host
+	// slot and its place in queue.active were given back.
+	released bool
+
 	toks                    []fabric.ChunkToken
 	nextSeq                 int
 	sentAt, firstAt, lastAt time.Time
 	done                    bool
 	finish                  string
 	ended                   bool
+	// text marks a host whose engine counts streamed pieces, not the
+	// model's tokens (HTTP engines: a server may pack several tokens in a
+	// piece), so its "length" can come short of the segment.
+	text bool
 }
 
 func (a *attempt) end() int { return a.start + len(a.toks) }
@@ -467,7 +481,10 @@ func (g *gen) finished(segEnd int, mainHost, backupHost *string) (string, bool) 
 	if finish == "" {
 		finish = "stop"
 	}
-	segDone := finish == "length" && win.end() >= segEnd
+	// A segment that ran to its length continues the answer. An HTTP engine
+	// reports "length" after fewer pieces than the segment asked for when
+	// the server packs tokens; it continues too while it makes progress.
+	segDone := finish == "length" && (win.end() >= segEnd || (win.text && win.end() > win.start))
 	*mainHost, *backupHost = win.hostID, ""
 	for _, a := range g.active {
 		if a != win {
@@ -501,6 +518,11 @@ func (g *gen) lastBackup(win *attempt) string {
 func (g *gen) handle(ev event) error {
 	a := ev.a
 	if a.ended {
+		return nil
+	}
+	if errors.Is(ev.err, errPreempted) {
+		g.noBackup = true // a main elsewhere needed the slot; run on without
+		g.retire(a, true)
 		return nil
 	}
 	if ev.err != nil {
@@ -710,7 +732,11 @@ func (g *gen) retire(a *attempt, cancel bool) {
 	u.AddTokens += int64(len(a.toks))
 	if h := d.hosts[a.hostID]; h != nil {
 		delete(h.attempts, a)
-		h.inflight--
+		if !a.released {
+			a.released = true
+			h.inflight--
+			a.req.active.Add(-1)
+		}
 		if a.done {
 			u.AddSuccesses++
 			h.successes++

@@ -146,6 +146,9 @@ again:
 		idx = router.ChooseBackup(cands, main, want, d.rng)
 	} else if idx < 0 {
 		ch := router.Choose(cands, want, d.rng)
+		if ch.Full && d.preemptBackup(hosts, cands) {
+			ch = router.Choose(cands, want, d.rng)
+		}
 		idx, full = ch.Main, ch.Full
 	}
 	if idx < 0 {
@@ -185,8 +188,10 @@ again:
 	if mi := h.models[g.req.Model]; g.kind == "" || textEngine(mi.Engine) {
 		g.kind = mi.Engine
 	}
+	a.text = textEngine(h.models[g.req.Model].Engine)
 	d.tasks[a.id] = a
 	h.attempts[a] = struct{}{}
+	g.q.active.Add(1)
 	h.inflight++
 	d.mu.Unlock()
 	d.m.tasks.Inc()
@@ -227,6 +232,29 @@ func (d *Dispatcher) onChunk(msg *nats.Msg) {
 		return
 	}
 	a.req.push(event{a: a, chunk: &c})
+}
+
+// preemptBackup frees one slot for a main task when every host is full: a
+// backup or hedge whose request has another attempt running yields (it is
+// redundancy; the main is the work). The yielding request is told through
+// its queue; its host slot is released here so the caller can use it. It
+// reports whether a slot was freed, updating cands. Caller holds d.mu.
+func (d *Dispatcher) preemptBackup(hosts []*liveHost, cands []router.Candidate) bool {
+	for i, h := range hosts {
+		for a := range h.attempts {
+			if (a.role != "backup" && a.role != "hedge") || a.released || a.req.active.Load() < 2 {
+				continue
+			}
+			a.released = true
+			h.inflight--
+			a.req.active.Add(-1)
+			cands[i].InFlight--
+			d.log.Info("backup yields to a main task", "host", h.id, "task", a.id)
+			a.req.push(event{a: a, err: errPreempted})
+			return true
+		}
+	}
+	return false
 }
 
 // textEngine reports whether an engine kind continues from ContinueText (an
