@@ -24,6 +24,8 @@ import (
 	"github.com/peerllm/peerllm/internal/engine/benchengine"
 	"github.com/peerllm/peerllm/internal/engine/llama"
 	"github.com/peerllm/peerllm/internal/engine/models"
+	"github.com/peerllm/peerllm/internal/engine/ollama"
+	"github.com/peerllm/peerllm/internal/engine/openai"
 )
 
 // hostCredentials is the file `peerllm admin` prints for a new host.
@@ -56,7 +58,10 @@ func runHost(ctx context.Context, args []string) error {
 	fs.Var(&modelArgs, "model", "model to serve: a file (GGUF or llama2.c .bin) or a name; repeat for several")
 	tokPath := fs.String("tokenizer", "", "llama2.c tokenizer for a .bin model (default tokenizer.bin or tok512.bin beside it)")
 	modelsDir := fs.String("models-dir", os.Getenv("PEERLLM_MODELS"), "directory searched for model names (default $PEERLLM_MODELS)")
-	engineKind := fs.String("engine", "builtin", "engine: builtin (pure-Go), or bench (model-free test engine; never for real traffic)")
+	engineKind := fs.String("engine", "builtin", "engine: builtin (pure-Go), openai (any OpenAI-compatible server: llama.cpp, vLLM, LM Studio, LocalAI), ollama, or bench (model-free test engine; never for real traffic)")
+	engineURL := fs.String("engine-url", "", "base URL of the engine for --engine openai (e.g. http://127.0.0.1:8081/v1) or ollama (default http://127.0.0.1:11434)")
+	engineKeyFile := fs.String("engine-key-file", "", "file holding the API key for --engine-url (default $PEERLLM_ENGINE_KEY)")
+	engineChat := fs.Bool("engine-chat", false, "with --engine openai: send prompts to /v1/chat/completions (for servers without /v1/completions)")
 	name := fs.String("name", "", "name the model is served under (default: the --model name, or the file name without extension)")
 	region := fs.String("region", "", "region this host declares, e.g. eu-west")
 	tier := fs.String("tier", "standard", "tier: standard or enterprise")
@@ -116,6 +121,14 @@ func runHost(ctx context.Context, args []string) error {
 		}
 	}
 
+	engineKey := os.Getenv("PEERLLM_ENGINE_KEY")
+	if *engineKeyFile != "" {
+		b, err := os.ReadFile(*engineKeyFile)
+		if err != nil {
+			return fmt.Errorf("--engine-key-file: %w", err)
+		}
+		engineKey = strings.TrimSpace(string(b))
+	}
 	engines := map[string]engine.Engine{}
 	defer func() {
 		for _, e := range engines {
@@ -133,6 +146,7 @@ func runHost(ctx context.Context, args []string) error {
 		e, err := loadEngine(ctx, *engineKind, m, served, engineOptions{
 			modelsDir: *modelsDir, tokenizer: *tokPath, threads: *threads, slots: *capacity,
 			context: *ctxLen, benchDelay: *benchDelay, benchScript: *benchScript,
+			engineURL: *engineURL, engineKey: engineKey, engineChat: *engineChat,
 		})
 		if err != nil {
 			return err
@@ -213,6 +227,8 @@ type engineOptions struct {
 	context              int
 	benchDelay           time.Duration
 	benchScript          string // test fault injection (benchengine.NewScript)
+	engineURL, engineKey string // --engine openai/ollama: the server and its API key
+	engineChat           bool
 }
 
 // loadEngine opens the engine of kind for model arg, served as name.
@@ -227,7 +243,7 @@ func loadEngine(ctx context.Context, kind, arg, name string, o engineOptions) (e
 			TokenizerPath: o.tokenizer, Name: name, Threads: o.threads, Slots: o.slots, ContextLength: o.context,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("load %s: %w", path, err)
+			return nil, err // llama.Load names the file
 		}
 		return e, nil
 	case "bench":
@@ -239,10 +255,27 @@ func loadEngine(ctx context.Context, kind, arg, name string, o engineOptions) (e
 			return e, nil
 		}
 		return benchengine.New(benchengine.Options{Model: name, ContextLength: o.context, Delay: o.benchDelay}), nil
-	case "openai", "ollama":
-		return nil, usagef("--engine %s is not available in this build yet", kind)
+	case "openai":
+		if o.engineURL == "" {
+			return nil, usagef("--engine openai needs --engine-url")
+		}
+		e, err := openai.Connect(ctx, openai.Config{BaseURL: o.engineURL, APIKey: o.engineKey, Model: arg, ContextLength: o.context, UseChat: o.engineChat})
+		if err != nil {
+			return nil, fmt.Errorf("connect to %s: %w", o.engineURL, err)
+		}
+		return e, nil
+	case "ollama":
+		url := o.engineURL
+		if url == "" {
+			url = ollama.DefaultBaseURL
+		}
+		e, err := ollama.Connect(ctx, ollama.Config{BaseURL: url, Model: arg, ContextLength: o.context})
+		if err != nil {
+			return nil, fmt.Errorf("connect to ollama at %s: %w", url, err)
+		}
+		return e, nil
 	}
-	return nil, usagef("--engine must be builtin or bench")
+	return nil, usagef("--engine must be builtin, openai, ollama or bench")
 }
 
 func caConfig(path string) (*tls.Config, error) {

@@ -24,7 +24,9 @@ func Discover(ctx context.Context, cfg Config) ([]engine.Info, error) {
 		Data []struct {
 			ID          string `json:"id"`
 			MaxModelLen int    `json:"max_model_len"`
-			Meta        *struct {
+			// ContextLength is what LM Studio and PeerLLM's own /v1/models say.
+			ContextLength int `json:"context_length"`
+			Meta          *struct {
 				NCtxTrain int   `json:"n_ctx_train"`
 				NParams   int64 `json:"n_params"`
 				NVocab    int   `json:"n_vocab"`
@@ -45,6 +47,9 @@ func Discover(ctx context.Context, cfg Config) ([]engine.Info, error) {
 	out := make([]engine.Info, 0, len(list.Data))
 	for _, m := range list.Data {
 		info := engine.Info{Model: m.ID, Architecture: "remote", ContextLength: m.MaxModelLen}
+		if info.ContextLength == 0 {
+			info.ContextLength = m.ContextLength
+		}
 		if m.Meta != nil {
 			info.ContextLength = m.Meta.NCtxTrain
 			info.Parameters = m.Meta.NParams

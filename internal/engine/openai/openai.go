@@ -162,6 +162,7 @@ func (e *Engine) Generate(ctx context.Context, req engine.Request, emit func(eng
 	n := 0
 	var lastTok time.Time
 	var serverUsage bool
+	serverCompletion := 0
 	err = readSSE(resp.Body, func(data []byte) error {
 		var c chunk
 		if err := json.Unmarshal(data, &c); err != nil {
@@ -172,6 +173,7 @@ func (e *Engine) Generate(ctx context.Context, req engine.Request, emit func(eng
 		}
 		if c.Usage != nil {
 			serverUsage = true
+			serverCompletion = c.Usage.CompletionTokens
 			res.Usage.PromptTokens = c.Usage.PromptTokens
 			if c.Usage.Details != nil {
 				res.Usage.CachedTokens = c.Usage.Details.CachedTokens
@@ -212,6 +214,22 @@ func (e *Engine) Generate(ctx context.Context, req engine.Request, emit func(eng
 	}
 	if err != nil {
 		return res, err
+	}
+	// A server may pack several tokens into one streamed piece (vLLM under
+	// load, a server that screens its output in sentences). When it reports
+	// the true count, the pieces it packed are emitted as empty tokens after
+	// the text, so positions, limits and billing count the model's tokens.
+	if serverUsage && n > 0 && serverCompletion > n {
+		extra := serverCompletion - n
+		if req.MaxTokens > 0 {
+			extra = min(extra, req.MaxTokens-n)
+		}
+		for range extra {
+			if err := emit(engine.Token{ID: -1, Index: first + n}); err != nil {
+				return res, err
+			}
+			n++
+		}
 	}
 	res.Usage.CompletionTokens = n
 	if n > 0 {
