@@ -209,10 +209,22 @@ func (m *model) attendHeads(s *state, l, pos, from, to int, att []float32) {
 
 // attention computes one head: scores of q against each position's key
 // (keys[t*stride:][:len(q)]), softmax, and the weighted sum of values into
-// out, in llama2.c's float order.
+// out, in llama2.c's float order. With AVX2 and a head size that is a
+// multiple of 8, eight positions (scores) or eight elements (values) run in
+// vector lanes, each lane doing the scalar loop's operations in its order,
+// so the bits are the same.
 func attention(q, keys, vals []float32, stride int, att, out []float32, scale float32) {
 	hd := len(q)
-	for t := range att {
+	n := len(att)
+	simd := attnSIMD && hd%8 == 0 && hd > 0 && n > 0
+	t0 := 0
+	if simd && n >= 8 {
+		n8 := n &^ 7
+		_ = keys[(n8-1)*stride+hd-1] // the kernel reads these
+		attnScoresAVX2(&q[0], &keys[0], 4*stride, hd, n8, scale, &att[0])
+		t0 = n8
+	}
+	for t := t0; t < n; t++ {
 		k := keys[t*stride : t*stride+hd]
 		k = k[:len(q)]
 		var score float32
@@ -222,8 +234,13 @@ func attention(q, keys, vals []float32, stride int, att, out []float32, scale fl
 		att[t] = score / scale
 	}
 	softmax(att)
-	clear(out)
 	out = out[:hd]
+	if simd {
+		_ = vals[(n-1)*stride+hd-1]
+		attnValuesAVX2(&att[0], n, &vals[0], 4*stride, hd, &out[0])
+		return
+	}
+	clear(out)
 	for t, a := range att {
 		v := vals[t*stride : t*stride+hd]
 		v = v[:len(out)]

@@ -1,0 +1,136 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func attnScoresAVX2(q *float32, keys *float32, stride int, hd int, n int, scale float32, att *float32)
+// For positions t < n (a multiple of 8) and head size hd (a multiple of 8):
+// att[t] = (Σ_i q[i]·k_t[i], summed from 0 in order i = 0, 1, ...) / scale,
+// k_t starting stride bytes after k_{t-1}. Eight positions are transposed
+// into lanes so each lane performs the scalar loop's exact operations.
+TEXT ·attnScoresAVX2(SB), NOSPLIT, $0-56
+	MOVQ q+0(FP), R8
+	MOVQ keys+8(FP), SI
+	MOVQ stride+16(FP), R9
+	MOVQ hd+24(FP), R10
+	MOVQ n+32(FP), CX
+	VBROADCASTSS scale+40(FP), Y14
+	MOVQ att+48(FP), DX
+	SHRQ $3, R10
+	SHRQ $3, CX
+	JZ scoresdone
+	LEAQ (R9)(R9*2), R11 // 3·stride
+scoresblock:
+	VXORPS Y12, Y12, Y12
+	MOVQ SI, AX   // key of the block's first position, current chunk
+	MOVQ R8, BX   // q chunk
+	MOVQ R10, R12 // chunks left
+scoreschunk:
+	MOVQ AX, R13
+	VMOVUPS (R13), Y0
+	VMOVUPS (R13)(R9*1), Y1
+	VMOVUPS (R13)(R9*2), Y2
+	VMOVUPS (R13)(R11*1), Y3
+	LEAQ (R13)(R9*4), R13
+	VMOVUPS (R13), Y4
+	VMOVUPS (R13)(R9*1), Y5
+	VMOVUPS (R13)(R9*2), Y6
+	VMOVUPS (R13)(R11*1), Y7
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y0
+	VUNPCKHPS Y5, Y4, Y1
+	VUNPCKLPS Y7, Y6, Y2
+	VUNPCKHPS Y7, Y6, Y3
+	VSHUFPS $0x44, Y10, Y8, Y4
+	VSHUFPS $0xee, Y10, Y8, Y5
+	VSHUFPS $0x44, Y11, Y9, Y6
+	VSHUFPS $0xee, Y11, Y9, Y7
+	VSHUFPS $0x44, Y2, Y0, Y8
+	VSHUFPS $0xee, Y2, Y0, Y9
+	VSHUFPS $0x44, Y3, Y1, Y10
+	VSHUFPS $0xee, Y3, Y1, Y11
+	VPERM2F128 $0x20, Y8, Y4, Y0
+	VPERM2F128 $0x20, Y9, Y5, Y1
+	VPERM2F128 $0x20, Y10, Y6, Y2
+	VPERM2F128 $0x20, Y11, Y7, Y3
+	VPERM2F128 $0x31, Y8, Y4, Y4
+	VPERM2F128 $0x31, Y9, Y5, Y5
+	VPERM2F128 $0x31, Y10, Y6, Y6
+	VPERM2F128 $0x31, Y11, Y7, Y7
+	// Yi now holds element i of the chunk for the eight positions.
+	VBROADCASTSS (BX), Y13
+	VMULPS Y0, Y13, Y13
+	VADDPS Y13, Y12, Y12
+	VBROADCASTSS 4(BX), Y13
+	VMULPS Y1, Y13, Y13
+	VADDPS Y13, Y12, Y12
+	VBROADCASTSS 8(BX), Y13
+	VMULPS Y2, Y13, Y13
+	VADDPS Y13, Y12, Y12
+	VBROADCASTSS 12(BX), Y13
+	VMULPS Y3, Y13, Y13
+	VADDPS Y13, Y12, Y12
+	VBROADCASTSS 16(BX), Y13
+	VMULPS Y4, Y13, Y13
+	VADDPS Y13, Y12, Y12
+	VBROADCASTSS 20(BX), Y13
+	VMULPS Y5, Y13, Y13
+	VADDPS Y13, Y12, Y12
+	VBROADCASTSS 24(BX), Y13
+	VMULPS Y6, Y13, Y13
+	VADDPS Y13, Y12, Y12
+	VBROADCASTSS 28(BX), Y13
+	VMULPS Y7, Y13, Y13
+	VADDPS Y13, Y12, Y12
+	ADDQ $32, AX
+	ADDQ $32, BX
+	DECQ R12
+	JNZ scoreschunk
+	VDIVPS Y14, Y12, Y12
+	VMOVUPS Y12, (DX)
+	ADDQ $32, DX
+	LEAQ (SI)(R9*8), SI
+	DECQ CX
+	JNZ scoresblock
+scoresdone:
+	VZEROUPPER
+	RET
+
+// func attnValuesAVX2(att *float32, n int, vals *float32, stride int, hd int, out *float32)
+// out[i] = Σ_t att[t]·v_t[i], summed from 0 in order t = 0, 1, ..., for i <
+// hd (a multiple of 8), v_t starting stride bytes after v_{t-1}.
+TEXT ·attnValuesAVX2(SB), NOSPLIT, $0-48
+	MOVQ att+0(FP), R8
+	MOVQ n+8(FP), CX
+	MOVQ vals+16(FP), SI
+	MOVQ stride+24(FP), R9
+	MOVQ hd+32(FP), R10
+	MOVQ out+40(FP), DX
+	SHRQ $3, R10
+	JZ valuesdone
+valueschunk:
+	VXORPS Y0, Y0, Y0
+	MOVQ SI, AX
+	MOVQ R8, BX
+	MOVQ CX, R12
+	TESTQ R12, R12
+	JZ valuesstore
+valuesloop:
+	VBROADCASTSS (BX), Y1
+	VMULPS (AX), Y1, Y1
+	VADDPS Y1, Y0, Y0
+	ADDQ $4, BX
+	ADDQ R9, AX
+	DECQ R12
+	JNZ valuesloop
+valuesstore:
+	VMOVUPS Y0, (DX)
+	ADDQ $32, DX
+	ADDQ $32, SI
+	DECQ R10
+	JNZ valueschunk
+valuesdone:
+	VZEROUPPER
+	RET
