@@ -124,8 +124,15 @@ func (g *gov) admit(ctx context.Context, hostID, region string) (bool, string) {
 // multiplier is billing's payout weight of a host: by its tier.
 func (g *gov) multiplier(hostID string) int64 {
 	g.mu.Lock()
-	tier := g.tiers[hostID]
+	tier, ok := g.tiers[hostID]
 	g.mu.Unlock()
+	if !ok { // registered since the last bookkeeping
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if h, err := g.o.reg.Host(ctx, hostID); err == nil {
+			tier = h.Tier
+		}
+	}
 	return g.policy.Multiplier(tier)
 }
 
@@ -245,6 +252,13 @@ func (g *gov) judgeTiers(ctx context.Context) {
 		g.o.log.Warn("judge tiers", "err", err)
 		return
 	}
+	tiers := map[string]string{}
+	for _, h := range hosts {
+		tiers[h.ID] = h.Tier
+	}
+	g.mu.Lock()
+	g.tiers = tiers
+	g.mu.Unlock()
 	for _, h := range hosts {
 		if h.Tier != governance.TierEnterprise {
 			continue

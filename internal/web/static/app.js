@@ -1,6 +1,9 @@
 // The operator dashboard: polls /admin/v1/overview with the admin token the
 // operator typed (kept in sessionStorage only) and renders it. No content of
 // any request ever reaches this page: the API carries figures only.
+// The token may also come in the URL fragment (/dashboard/#token=...), which
+// browsers never send to a server; it is moved to sessionStorage and removed
+// from the address bar at once.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -85,6 +88,13 @@ function render(o) {
     el("span", f.ready ? "ready" : `${fmt.format(100 * Math.min(f.revenue_progress, f.hosts_progress))}%`, f.ready ? "ok" : "muted")]);
 }
 
+function tokenFromFragment() {
+  const m = /(?:^|&)token=([^&]*)/.exec(location.hash.slice(1));
+  if (!m) return;
+  sessionStorage.setItem("peerllm-admin-token", decodeURIComponent(m[1]));
+  history.replaceState(null, "", location.pathname + location.search);
+}
+
 async function poll() {
   const token = sessionStorage.getItem("peerllm-admin-token");
   if (!token) { $("status").textContent = "enter the admin token"; return; }
@@ -107,5 +117,6 @@ $("login").addEventListener("submit", (ev) => {
   poll();
 });
 
+tokenFromFragment();
 poll();
 setInterval(poll, 2000);
