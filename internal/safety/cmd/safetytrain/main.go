@@ -35,6 +35,7 @@ func run() error {
 	corpusWeight := flag.Float64("corpus-weight", 0.3, "training weight of each corpus example")
 	misses := flag.Bool("misses", false, "print the out-of-fold misses of cross-validation (dev text, for development)")
 	holdout := flag.String("holdout", "", "comma-separated want<TAB>text files: report the trained model on them (never trained on)")
+	weightsIn := flag.String("weights", "", "with -holdout: report this weights file instead of training (e.g. the shipped one)")
 	dump := flag.Bool("dump", false, "print the expanded corpus as labels<TAB>text and exit")
 	out := flag.String("out", "internal/safety/data/weights.bin.gz", "where to write the weights (empty: do not write)")
 	folds := flag.Int("cv", 5, "cross-validation folds to report (0: none)")
@@ -73,6 +74,16 @@ func run() error {
 			fmt.Printf("%s\t%s\n", labels, e.Text)
 		}
 		return nil
+	}
+	if *weightsIn != "" {
+		w, err := os.ReadFile(*weightsIn)
+		if err != nil {
+			return err
+		}
+		if *holdout == "" {
+			return errors.New("-weights needs -holdout")
+		}
+		return reportHoldout(w, strings.Split(*holdout, ","))
 	}
 	ex, err := loadAll(*evaldata, *seeds)
 	if err != nil {
