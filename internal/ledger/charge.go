@@ -106,7 +106,7 @@ func (l *Ledger) Reserve(ctx context.Context, r Reservation) (Hold, error) {
 			}
 		}
 		if budget > 0 {
-			spent, err := sumInt(ctx, tx, l.db.Rebind(`SELECT SUM(amount_micros) FROM ledger_journal WHERE account_id = ? AND kind = 'charge' AND period = ?`), r.AccountID, per)
+			spent, err := sumInt(ctx, tx, l.db.Rebind(`SELECT SUM(spent_micros) FROM ledger_spend WHERE scope = 'account' AND id = ? AND period = ?`), r.AccountID, per)
 			if err != nil {
 				return err
 			}
@@ -121,7 +121,7 @@ func (l *Ledger) Reserve(ctx context.Context, r Reservation) (Hold, error) {
 				return err
 			}
 			if keyBudget > 0 {
-				spent, err := sumInt(ctx, tx, l.db.Rebind(`SELECT SUM(amount_micros) FROM ledger_journal WHERE key_id = ? AND kind = 'charge' AND period = ?`), r.KeyID, per)
+				spent, err := sumInt(ctx, tx, l.db.Rebind(`SELECT SUM(spent_micros) FROM ledger_spend WHERE scope = 'key' AND id = ? AND period = ?`), r.KeyID, per)
 				if err != nil {
 					return err
 				}
@@ -258,6 +258,14 @@ func (l *Ledger) settleTx(ctx context.Context, tx *sql.Tx, requestID string, u U
 		if err := l.post(ctx, tx, id, ps); err != nil {
 			return Record{}, err
 		}
+		if err := l.addSpend(ctx, tx, "account", h.account, h.per, charged); err != nil {
+			return Record{}, err
+		}
+		if h.key != "" {
+			if err := l.addSpend(ctx, tx, "key", h.key, h.per, charged); err != nil {
+				return Record{}, err
+			}
+		}
 	}
 	if _, err := tx.ExecContext(ctx, l.db.Rebind(`DELETE FROM ledger_holds WHERE request_id = ?`), requestID); err != nil {
 		return Record{}, err
@@ -335,4 +343,12 @@ func (l *Ledger) Recover(ctx context.Context, age time.Duration) (int, error) {
 		}
 	}
 	return len(orphans), nil
+}
+
+// addSpend adds a charge to the running monthly spend of an account or a
+// key, which budget checks read instead of summing the month's charges.
+func (l *Ledger) addSpend(ctx context.Context, tx *sql.Tx, scope, id, per string, amount int64) error {
+	_, err := tx.ExecContext(ctx, l.db.Rebind(`INSERT INTO ledger_spend (scope, id, period, spent_micros) VALUES (?, ?, ?, ?)
+		ON CONFLICT (scope, id, period) DO UPDATE SET spent_micros = ledger_spend.spent_micros + excluded.spent_micros`), scope, id, per, amount)
+	return err
 }

@@ -106,6 +106,15 @@ var migrations = []store.Migration{
 	{SQL: `CREATE INDEX ledger_journal_key ON ledger_journal (key_id, period)`},
 	{SQL: `CREATE INDEX ledger_holds_account ON ledger_holds (account_id)`},
 	{SQL: `CREATE INDEX ledger_holds_key ON ledger_holds (key_id)`},
+	// Running monthly spend per account and per key: a budget check reads
+	// one row instead of summing the month's charges. Filled from the
+	// journal for books that predate it.
+	{SQL: `CREATE TABLE ledger_spend (scope TEXT NOT NULL, id TEXT NOT NULL, period TEXT NOT NULL,
+		spent_micros BIGINT NOT NULL, PRIMARY KEY (scope, id, period))`},
+	{SQL: `INSERT INTO ledger_spend (scope, id, period, spent_micros)
+		SELECT 'account', account_id, period, SUM(amount_micros) FROM ledger_journal WHERE kind = 'charge' AND amount_micros > 0 GROUP BY account_id, period`},
+	{SQL: `INSERT INTO ledger_spend (scope, id, period, spent_micros)
+		SELECT 'key', key_id, period, SUM(amount_micros) FROM ledger_journal WHERE kind = 'charge' AND amount_micros > 0 AND key_id <> '' GROUP BY key_id, period`},
 }
 
 // Open runs the ledger's migrations and returns a Ledger using prices.

@@ -344,6 +344,21 @@ func TestCheckFindsTampering(t *testing.T) {
 	if !kinds["unbalanced_record"] || !kinds["balance_mismatch"] {
 		t.Fatalf("check after tampering: %v", ps)
 	}
+	// A running spend that budgets read, changed behind the ledger's back.
+	if _, err := db.Exec(`UPDATE ledger_spend SET spent_micros = 0`); err != nil {
+		t.Fatal(err)
+	}
+	ps, err = l.Check(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range ps {
+		found = found || p.Kind == "spend_mismatch" && p.ID == "account:"+a.ID+"@2026-11"
+	}
+	if !found {
+		t.Fatalf("check after zeroing the spend: %v", ps)
+	}
 }
 
 // TestPropertyEveryRecordBalances settles many random requests and checks

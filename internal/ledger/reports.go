@@ -10,7 +10,7 @@ import (
 
 // Problem is one inconsistency Check found.
 type Problem struct {
-	Kind string `json:"kind"` // "unbalanced_record", "balance_mismatch", "charge_mismatch", "books_nonzero"
+	Kind string `json:"kind"` // "unbalanced_record", "balance_mismatch", "charge_mismatch", "spend_mismatch", "books_nonzero"
 	ID   string `json:"id"`   // request id or account id
 	Want int64  `json:"want"`
 	Got  int64  `json:"got"`
@@ -56,6 +56,28 @@ func (l *Ledger) Check(ctx context.Context) ([]Problem, error) {
 			return nil, err
 		}
 		p.Got = -debit
+		problems = append(problems, p)
+	}
+	rows.Close()
+
+	// The running monthly spends budgets read must match the charges.
+	rows, err = l.db.QueryContext(ctx, `SELECT c.scope, c.id, c.period, c.total, COALESCE(s.spent_micros, 0) FROM (
+		SELECT 'account' AS scope, account_id AS id, period, SUM(amount_micros) AS total FROM ledger_journal WHERE kind = 'charge' GROUP BY account_id, period
+		UNION ALL
+		SELECT 'key', key_id, period, SUM(amount_micros) FROM ledger_journal WHERE kind = 'charge' AND key_id <> '' GROUP BY key_id, period
+	) c LEFT JOIN ledger_spend s ON s.scope = c.scope AND s.id = c.id AND s.period = c.period
+	WHERE c.total <> COALESCE(s.spent_micros, 0)`)
+	if err != nil {
+		return nil, fmt.Errorf("check spend: %w", err)
+	}
+	for rows.Next() {
+		var scope, id, per string
+		p := Problem{Kind: "spend_mismatch"}
+		if err := rows.Scan(&scope, &id, &per, &p.Want, &p.Got); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		p.ID = scope + ":" + id + "@" + per
 		problems = append(problems, p)
 	}
 	rows.Close()
