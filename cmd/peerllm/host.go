@@ -81,6 +81,9 @@ func runHost(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
+	if *benchScript != "" && *engineKind != "bench" {
+		return usagef("--bench-script needs --engine bench")
+	}
 	creds := hostCredentials{URL: *orchURL, HostID: *hostID, Secret: *secret}
 	if *credFile != "" {
 		fileCreds, err := readCredentials(*credFile)
