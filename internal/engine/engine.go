@@ -8,6 +8,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -118,4 +119,22 @@ type Engine interface {
 	// Close releases the model (memory maps, connections). Generate must not
 	// be called after Close.
 	Close() error
+}
+
+// Validate reports whether r is well formed: exactly one of Prompt and
+// Messages, a non-negative MaxTokens and sampling values in range. The error
+// wraps ErrBadRequest. Engines call it before any work.
+func (r Request) Validate() error {
+	s := r.Sampling
+	switch {
+	case r.Prompt == "" && len(r.Messages) == 0:
+		return fmt.Errorf("no prompt or messages: %w", ErrBadRequest)
+	case r.Prompt != "" && len(r.Messages) > 0:
+		return fmt.Errorf("both prompt and messages: %w", ErrBadRequest)
+	case r.MaxTokens < 0:
+		return fmt.Errorf("max tokens %d: %w", r.MaxTokens, ErrBadRequest)
+	case s.Temperature < 0, s.TopK < 0, s.TopP < 0, s.TopP > 1, s.MinP < 0, s.MinP > 1, s.RepeatPenalty < 0, s.RepeatLastN < 0:
+		return fmt.Errorf("sampling out of range: %w", ErrBadRequest)
+	}
+	return nil
 }

@@ -203,19 +203,8 @@ func mix(x uint64) uint64 {
 }
 
 func validate(req engine.Request) error {
-	switch {
-	case req.Prompt == "" && len(req.Messages) == 0:
-		return fmt.Errorf("empty prompt and messages: %w", engine.ErrBadRequest)
-	case req.Prompt != "" && len(req.Messages) > 0:
-		return fmt.Errorf("both prompt and messages set: %w", engine.ErrBadRequest)
-	case req.MaxTokens < 0:
-		return fmt.Errorf("max tokens %d: %w", req.MaxTokens, engine.ErrBadRequest)
-	case req.Sampling.Temperature < 0:
-		return fmt.Errorf("temperature %v: %w", req.Sampling.Temperature, engine.ErrBadRequest)
-	case req.Sampling.TopP < 0 || req.Sampling.TopP > 1:
-		return fmt.Errorf("top_p %v: %w", req.Sampling.TopP, engine.ErrBadRequest)
-	case req.Sampling.TopK < 0:
-		return fmt.Errorf("top_k %d: %w", req.Sampling.TopK, engine.ErrBadRequest)
+	if err := req.Validate(); err != nil {
+		return err
 	}
 	for _, id := range req.Continue {
 		if id < 0 || id >= vocabSize {

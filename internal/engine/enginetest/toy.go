@@ -67,20 +67,7 @@ func (t *Toy) CountTokens(prompt string) int { return 1 + len(strings.Fields(pro
 
 // Validate reports whether a request is well formed, wrapping
 // engine.ErrBadRequest if not. HTTP engine doubles use it too.
-func Validate(req engine.Request) error {
-	s := req.Sampling
-	switch {
-	case req.Prompt == "" && len(req.Messages) == 0:
-		return fmt.Errorf("no prompt or messages: %w", engine.ErrBadRequest)
-	case req.Prompt != "" && len(req.Messages) > 0:
-		return fmt.Errorf("both prompt and messages: %w", engine.ErrBadRequest)
-	case req.MaxTokens < 0:
-		return fmt.Errorf("max tokens %d: %w", req.MaxTokens, engine.ErrBadRequest)
-	case s.Temperature < 0, s.TopK < 0, s.TopP < 0, s.TopP > 1, s.MinP < 0, s.MinP > 1, s.RepeatPenalty < 0, s.RepeatLastN < 0:
-		return fmt.Errorf("sampling %+v: %w", s, engine.ErrBadRequest)
-	}
-	return nil
-}
+func Validate(req engine.Request) error { return req.Validate() }
 
 // Generate implements engine.Engine.
 func (t *Toy) Generate(ctx context.Context, req engine.Request, emit func(engine.Token) error) (engine.Result, error) {

@@ -152,7 +152,7 @@ type line struct {
 // Index counts len(req.Continue) first.
 func (e *Engine) Generate(ctx context.Context, req engine.Request, emit func(engine.Token) error) (engine.Result, error) {
 	var res engine.Result
-	if err := validate(req); err != nil {
+	if err := req.Validate(); err != nil {
 		return res, fmt.Errorf("ollama engine: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -291,21 +291,6 @@ func (e *Engine) post(ctx context.Context, path string, body []byte) (*http.Resp
 		return nil, httpError(resp)
 	}
 	return resp, nil
-}
-
-func validate(req engine.Request) error {
-	s := req.Sampling
-	switch {
-	case req.Prompt == "" && len(req.Messages) == 0:
-		return fmt.Errorf("no prompt or messages: %w", engine.ErrBadRequest)
-	case req.Prompt != "" && len(req.Messages) > 0:
-		return fmt.Errorf("both prompt and messages: %w", engine.ErrBadRequest)
-	case req.MaxTokens < 0:
-		return fmt.Errorf("max tokens %d: %w", req.MaxTokens, engine.ErrBadRequest)
-	case s.Temperature < 0, s.TopK < 0, s.TopP < 0, s.TopP > 1, s.MinP < 0, s.MinP > 1, s.RepeatPenalty < 0, s.RepeatLastN < 0:
-		return fmt.Errorf("sampling out of range: %w", engine.ErrBadRequest)
-	}
-	return nil
 }
 
 // serverError maps Ollama's {"error": "..."} text onto the engine's errors.

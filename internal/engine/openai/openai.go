@@ -141,7 +141,7 @@ type chunk struct {
 // server does not send them); Index counts len(req.Continue) first.
 func (e *Engine) Generate(ctx context.Context, req engine.Request, emit func(engine.Token) error) (engine.Result, error) {
 	var res engine.Result
-	if err := validate(req); err != nil {
+	if err := req.Validate(); err != nil {
 		return res, fmt.Errorf("openai engine: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -331,21 +331,6 @@ func mapFinish(r string) string {
 		return "length"
 	}
 	return "stop" // stop, eos, content_filter, tool_calls, function_call
-}
-
-func validate(req engine.Request) error {
-	s := req.Sampling
-	switch {
-	case req.Prompt == "" && len(req.Messages) == 0:
-		return fmt.Errorf("no prompt or messages: %w", engine.ErrBadRequest)
-	case req.Prompt != "" && len(req.Messages) > 0:
-		return fmt.Errorf("both prompt and messages: %w", engine.ErrBadRequest)
-	case req.MaxTokens < 0:
-		return fmt.Errorf("max tokens %d: %w", req.MaxTokens, engine.ErrBadRequest)
-	case s.Temperature < 0, s.TopK < 0, s.TopP < 0, s.TopP > 1, s.MinP < 0, s.MinP > 1, s.RepeatPenalty < 0, s.RepeatLastN < 0:
-		return fmt.Errorf("sampling out of range: %w", engine.ErrBadRequest)
-	}
-	return nil
 }
 
 // apiError is the error object of OpenAI, llama.cpp and vLLM responses.
