@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -160,7 +161,7 @@ func adminFederation(ctx context.Context, c *adminClient) error {
 		if r.Ready {
 			ready = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s (%.0f%% / %.0f%%)\n", r.Region, money(r.RevenueMicros, ""), money(r.RevenueTarget, ""),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s (%.0f%% / %.0f%%)\n", r.Region, strings.TrimSpace(money(r.RevenueMicros, "")), strings.TrimSpace(money(r.RevenueTarget, "")),
 			r.ActiveHosts, r.HostsTarget, ready, 100*r.RevenueProgress, 100*r.HostsProgress)
 	}
 	if err := tw.Flush(); err != nil {

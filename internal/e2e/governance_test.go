@@ -284,6 +284,9 @@ func TestCapacityRefusal(t *testing.T) {
 			t.Fatalf("Retry-After %q", ra)
 		}
 	}
+	if v := apiMetric(t, o, "peerllm_capacity_refused_total"); v < 2 {
+		t.Fatalf("peerllm_capacity_refused_total = %v, want 2", v)
+	}
 	stop()
 	<-done
 	testenv.Eventually(t, 30*time.Second, "served once the host is free", func() error {

@@ -144,10 +144,16 @@ func (g *Gate) Run(ctx context.Context, model string, fn func() (started bool, e
 		g.signal(q) // the next in line may go
 		me = nil
 	}
-	poll := time.NewTicker(g.cfg.Poll)
-	defer poll.Stop()
-	timer := time.NewTimer(g.cfg.Bound)
-	defer timer.Stop()
+	// The timers are made only when the request has to wait: a request
+	// that finds a free host pays for none of this.
+	var poll *time.Ticker
+	var timer *time.Timer
+	defer func() {
+		if poll != nil {
+			poll.Stop()
+			timer.Stop()
+		}
+	}()
 	woken := false // a request ended or left: try even if Free says full
 	for {
 		g.mu.Lock()
@@ -201,6 +207,10 @@ func (g *Gate) Run(ctx context.Context, model string, fn func() (started bool, e
 				return &Busy{Model: model, Position: pos, RetryAfter: est}
 			}
 			g.mu.Unlock()
+		}
+		if poll == nil {
+			poll = time.NewTicker(g.cfg.Poll)
+			timer = time.NewTimer(max(deadline.Sub(g.cfg.Now()), 0))
 		}
 		select {
 		case <-ctx.Done():

@@ -250,9 +250,10 @@ func Start(ctx context.Context, cfg Config) (_ *Orchestrator, err error) {
 			o.errc <- fmt.Errorf("dispatcher: %w", err)
 		}
 	}()
+	srv, ln := o.http, o.ln // Close may clear o.http before this goroutine runs
 	go func() {
 		defer o.wg.Done()
-		if err := o.http.Serve(o.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			o.errc <- fmt.Errorf("http: %w", err)
 		}
 	}()
