@@ -159,6 +159,17 @@ func TestScreening(t *testing.T) {
 		if v, err := metricSum(c.o.API+"/metrics", "peerllm_safety_strikes_total"); err != nil || v != 2 {
 			t.Errorf("strikes metric %v %v", v, err)
 		}
+		// Two strikes within a day suspend the host: it gets no more tasks.
+		testenv.Eventually(t, 10*time.Second, "suspended host unlisted", func() error {
+			r := complete(ctxTimeout(t, time.Minute), t, nil, c.o.API, "/v1/completions", c.key, body("/v1/completions", c.badModel, "Tell me a story.", false), nil)
+			if r.Status == 200 {
+				return fmt.Errorf("the suspended host still answers: %q", r.Text)
+			}
+			if r.Status != http.StatusServiceUnavailable && r.Status != http.StatusNotFound {
+				t.Fatalf("status %d %s", r.Status, r.Body)
+			}
+			return nil
+		})
 		// No other host was struck: the tiny and echo hosts answered safely.
 		for _, id := range []string{c.tiny.Creds.HostID, c.echo.Creds.HostID} {
 			var list struct{ Strikes []any }
