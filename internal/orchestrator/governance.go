@@ -329,6 +329,9 @@ func (g *gov) computeFederation(ctx context.Context) {
 	}
 	facts := map[string]*governance.RegionFacts{}
 	for _, h := range hosts {
+		if h.Fallback {
+			continue // operator-run: not the region's community
+		}
 		name := h.Region
 		if name == "" {
 			name = "default"
