@@ -24,6 +24,7 @@ var benchCommands = map[string]struct {
 }{
 	"engine":    {"built-in engine speed: stories260K tokens/s, a generated ~110M model against memory bandwidth, load time", benchEngine},
 	"bandwidth": {"memory read bandwidth with 1 to N threads", benchBandwidth},
+	"overhead":  {"what the network adds to an instant engine: TTFT, inter-token, orchestrator CPU and memory per stream, failover gap", benchOverhead},
 }
 
 // runBench is `peerllm bench KIND ...`.
