@@ -222,6 +222,33 @@ func TestFallbackAndCapacityQueue(t *testing.T) {
 		}
 	})
 
+	t.Run("a running request moves back to the community host at a segment boundary", func(t *testing.T) {
+		before := fbTokens()
+		short := make(chan error, 1)
+		go func() {
+			code, _, body, err := post(ctx, o.API, key, req(40)) // ~1 s on the community host
+			if err == nil && code != 200 {
+				err = fmt.Errorf("HTTP %d %s", code, body)
+			}
+			short <- err
+		}()
+		inFlight(t, o, 1)
+		// Starts on the fallback host (the community host is busy); its
+		// segments grow 16, 32, 64, 88 tokens (~0.4, 0.8, 1.6, 2.2 s at
+		// 40 tokens/s), so a boundary comes after the short one ends.
+		code, _, body, err := post(ctx, o.API, key, req(200))
+		if err != nil || code != 200 {
+			t.Fatalf("%d %v %s", code, err, body)
+		}
+		if err := <-short; err != nil {
+			t.Fatal(err)
+		}
+		got := fbTokens() - before
+		if got == 0 || got >= 200 {
+			t.Fatalf("the fallback host generated %v of the 200 tokens; want some, and the rest back on the community host", got)
+		}
+	})
+
 	t.Run("overview shows the share", func(t *testing.T) {
 		var ov struct {
 			Hosts []struct {
