@@ -70,7 +70,8 @@ func (s *Safety) answerScreen() (*safety.Classifier, safety.Policy, error) {
 // Name implements pipeline.Stage.
 func (s *Safety) Name() string { return "safety" }
 
-// Admit implements pipeline.Stage. A flagged input is refused with a
+// Admit implements pipeline.Stage. It screens each input text and, for a
+// conversation, all of them joined. A flagged input is refused with a
 // *pipeline.Refusal naming the tripped categories (the union over all
 // texts) and no text. If the AI stage fails, the built-in verdict decides.
 //
@@ -86,7 +87,12 @@ func (s *Safety) Admit(ctx context.Context, req *pipeline.Request) (pipeline.New
 	defer m.observeAdmit("safety", start)
 	var tripped []string
 	safe := true
-	for _, text := range req.Texts() {
+	texts := req.Texts()
+	if len(texts) > 1 {
+		// Harm split across messages is seen in the whole conversation.
+		texts = append(texts, strings.Join(texts, "\n"))
+	}
+	for _, text := range texts {
 		v, err := s.Checker.Check(ctx, text)
 		if err != nil {
 			if ctx.Err() != nil {
