@@ -72,9 +72,15 @@ func TestTricky(t *testing.T) {
 	for _, set := range []struct {
 		file              string
 		minRecall, maxFPR float64
+		quiet             bool // log counts only, never which lines missed
 	}{
-		{"testdata/tricky.tsv", 0.9, 0.1},
-		{"testdata/holdout.tsv", 0.8, 0.15},
+		{"testdata/tricky.tsv", 0.9, 0.1, false},
+		{"testdata/holdout.tsv", 0.8, 0.15, false},
+		// tune.tsv chose the corpus weight (round 2); frozen.tsv was written
+		// before round 2 and never tuned on, so its misses are not logged:
+		// reading them would turn it into a tuning set.
+		{"testdata/tune.tsv", 0.9, 0.1, false},
+		{"testdata/frozen.tsv", 0.9, 0.12, true},
 	} {
 		t.Run(set.file, func(t *testing.T) {
 			var tp, fn, fp, tn int
@@ -85,10 +91,14 @@ func TestTricky(t *testing.T) {
 					tp++
 				case l.unsafe:
 					fn++
-					t.Logf("missed harmful: %q (scores %v)", l.text, top(v))
+					if !set.quiet {
+						t.Logf("missed harmful: %q (scores %v)", l.text, top(v))
+					}
 				case v.Flagged:
 					fp++
-					t.Logf("false positive: %q (tripped %v)", l.text, v.Tripped)
+					if !set.quiet {
+						t.Logf("false positive: %q (tripped %v)", l.text, v.Tripped)
+					}
 				default:
 					tn++
 				}
