@@ -208,6 +208,17 @@ func (g *gov) tick(ctx context.Context, now time.Time) {
 	regions := map[string]*region{}
 	online := map[string]bool{}
 	tiers := map[string]string{}
+	// A host is counted in the region it is seated in (the registry's, or
+	// the one it declared in Hello when the registry has none).
+	seats, err := g.seats.List(ctx, "")
+	if err != nil {
+		g.o.log.Warn("governance bookkeeping", "err", err)
+		return
+	}
+	seatRegion := map[string]string{}
+	for _, s := range seats {
+		seatRegion[s.HostID] = s.Region
+	}
 	for _, h := range hosts {
 		tiers[h.ID] = h.Tier
 		online[h.ID] = h.Live.Online
@@ -215,6 +226,9 @@ func (g *gov) tick(ctx context.Context, now time.Time) {
 			continue
 		}
 		name := h.Region
+		if sr, ok := seatRegion[h.ID]; ok {
+			name = sr
+		}
 		if name == "" {
 			name = "default"
 		}
@@ -233,10 +247,10 @@ func (g *gov) tick(ctx context.Context, now time.Time) {
 		g.seats.Observe(name, r.streams, r.capacity)
 	}
 	// Seats of hosts an operator removed are freed for the waitlist.
-	if seats, err := g.seats.List(ctx, ""); err == nil {
-		for _, s := range seats {
-			if _, ok := tiers[s.HostID]; !ok {
-				g.seats.Leave(ctx, s.HostID)
+	for _, s := range seats {
+		if _, ok := tiers[s.HostID]; !ok {
+			if err := g.seats.Leave(ctx, s.HostID); err != nil {
+				g.o.log.Warn("free the seat of a removed host", "host", s.HostID, "err", err)
 			}
 		}
 	}
