@@ -13,3 +13,9 @@ func attnScoresAVX2(q *float32, keys *float32, stride, hd, n int, scale float32,
 
 //go:noescape
 func attnValuesAVX2(att *float32, n int, vals *float32, stride, hd int, out *float32)
+
+//go:noescape
+func maxAVX2(x *float32, n int) float32
+
+//go:noescape
+func divAVX2(x *float32, n int, d float32)

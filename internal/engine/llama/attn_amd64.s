@@ -134,3 +134,51 @@ valuesstore:
 valuesdone:
 	VZEROUPPER
 	RET
+
+// func maxAVX2(x *float32, n int) float32
+// The largest of x[0:n] (n ≥ 8, a multiple of 8). Equal values may come from
+// another position than the scalar loop's first maximum, which can differ
+// only in the sign of a zero; softmax uses the maximum only in v − max,
+// where that makes no difference to exp.
+TEXT ·maxAVX2(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VMOVUPS (SI), Y0
+	ADDQ $32, SI
+	SHRQ $3, CX
+	DECQ CX
+	JZ maxred
+maxloop:
+	VMAXPS (SI), Y0, Y0
+	ADDQ $32, SI
+	DECQ CX
+	JNZ maxloop
+maxred:
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0x4e, X0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0xb1, X0, X1
+	VMAXPS X1, X0, X0
+	VMOVSS X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func divAVX2(x *float32, n int, d float32)
+// x[i] /= d for i < n (a multiple of 8): the same IEEE division per element.
+TEXT ·divAVX2(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS d+16(FP), Y1
+	SHRQ $3, CX
+	JZ divdone
+divloop:
+	VMOVUPS (SI), Y0
+	VDIVPS Y1, Y0, Y0
+	VMOVUPS Y0, (SI)
+	ADDQ $32, SI
+	DECQ CX
+	JNZ divloop
+divdone:
+	VZEROUPPER
+	RET

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestAttentionSIMDBits checks that the AVX2 attention kernels give exactly
+// TestAttentionSIMDBits checks that the AVX2 attention and softmax kernels give exactly
 // the scalar loop's bits, for head sizes 8 to 64, 1 to 41 positions and
 // keys/values interleaved with other heads (stride > head size).
 func TestAttentionSIMDBits(t *testing.T) {
@@ -23,7 +23,7 @@ func TestAttentionSIMDBits(t *testing.T) {
 		return x
 	}
 	for _, hd := range []int{8, 16, 64} {
-		for _, n := range []int{1, 7, 8, 9, 16, 41} {
+		for _, n := range []int{1, 7, 8, 9, 16, 41, 100} {
 			stride := 3 * hd
 			q, keys, vals := vec(hd), vec(n*stride), vec(n*stride)
 			var outs, atts [2][]float32

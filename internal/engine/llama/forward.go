@@ -87,12 +87,27 @@ func rmsnorm(o, x, weight []float32, eps float32) {
 
 func expf(x float32) float32 { return float32(math.Exp(float64(x))) }
 
-// softmax normalises x in place.
+// softmax normalises x in place. With AVX2 the maximum and the final
+// divisions run 8 lanes wide: the divisions are the same IEEE operations,
+// and the maximum can differ from the scalar loop's only in the sign of a
+// zero, which v − max then exp do not see. exp and the sum stay scalar and
+// in order.
 func softmax(x []float32) {
-	maxv := x[0]
-	for _, v := range x[1:] {
-		if v > maxv {
-			maxv = v
+	n8 := len(x) &^ 7
+	var maxv float32
+	if attnSIMD && n8 >= 8 {
+		maxv = maxAVX2(&x[0], n8)
+		for _, v := range x[n8:] {
+			if v > maxv {
+				maxv = v
+			}
+		}
+	} else {
+		maxv = x[0]
+		for _, v := range x[1:] {
+			if v > maxv {
+				maxv = v
+			}
 		}
 	}
 	var sum float32
@@ -101,7 +116,12 @@ func softmax(x []float32) {
 		x[i] = e
 		sum += e
 	}
-	for i := range x {
+	i := 0
+	if attnSIMD && n8 >= 8 {
+		divAVX2(&x[0], n8, sum)
+		i = n8
+	}
+	for ; i < len(x); i++ {
 		x[i] /= sum
 	}
 }
