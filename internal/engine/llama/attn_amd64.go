@@ -19,3 +19,6 @@ func maxAVX2(x *float32, n int) float32
 
 //go:noescape
 func divAVX2(x *float32, n int, d float32)
+
+//go:noescape
+func expAVX2(x *float32, n int, sub float32)

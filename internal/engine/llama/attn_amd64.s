@@ -182,3 +182,97 @@ divloop:
 divdone:
 	VZEROUPPER
 	RET
+
+DATA expconst<>+0(SB)/8, $1.4426950408889634073599246810018920
+DATA expconst<>+8(SB)/8, $0.69314718055966295651160180568695068359375
+DATA expconst<>+16(SB)/8, $0.28235290563031577122588448175013436025525412068e-12
+DATA expconst<>+24(SB)/8, $0.0625
+DATA expconst<>+32(SB)/8, $2.4801587301587301587e-5
+DATA expconst<>+40(SB)/8, $1.9841269841269841270e-4
+DATA expconst<>+48(SB)/8, $1.3888888888888888889e-3
+DATA expconst<>+56(SB)/8, $8.3333333333333333333e-3
+DATA expconst<>+64(SB)/8, $4.1666666666666666667e-2
+DATA expconst<>+72(SB)/8, $1.6666666666666666667e-1
+DATA expconst<>+80(SB)/8, $0.5
+DATA expconst<>+88(SB)/8, $1.0
+DATA expconst<>+96(SB)/8, $2.0
+DATA expconst<>+104(SB)/8, $-104.0
+GLOBL expconst<>(SB), RODATA|NOPTR, $112
+
+#define EXPC(i) expconst<>+(8*i)(SB)
+
+// func expAVX2(x *float32, n int, sub float32)
+// x[i] = exp32(x[i] − sub) for i < n (a multiple of 4), where x[i] ≤ sub:
+// exp32's operations four lanes at a time in float64 (inputs below −104 are
+// raised to −104, whose exp32 is 0 as theirs is; NaN stays NaN).
+TEXT ·expAVX2(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS sub+16(FP), X15
+	VBROADCASTSD EXPC(13), Y14 // -104
+	VBROADCASTSD EXPC(12), Y13 // 2
+	VBROADCASTSD EXPC(11), Y12 // 1
+	MOVL $1023, AX
+	VMOVD AX, X11
+	VPBROADCASTD X11, X11
+	SHRQ $2, CX
+	JZ expdone
+exploop:
+	VMOVUPS (SI), X0
+	VSUBPS X15, X0, X0
+	VCVTPS2PD X0, Y0
+	VMAXPD Y0, Y14, Y0          // max(-104, x), NaN kept
+	VBROADCASTSD EXPC(0), Y1
+	VMULPD Y0, Y1, Y1           // log2e·x
+	VCVTPD2DQY Y1, X2           // k, rounded to nearest even
+	VCVTDQ2PD X2, Y1            // kd
+	VBROADCASTSD EXPC(1), Y3
+	VMULPD Y1, Y3, Y3
+	VSUBPD Y3, Y0, Y0           // r = x − kd·ln2u
+	VBROADCASTSD EXPC(2), Y3
+	VMULPD Y1, Y3, Y3
+	VSUBPD Y3, Y0, Y0           // r −= kd·ln2l
+	VBROADCASTSD EXPC(3), Y3
+	VMULPD Y3, Y0, Y0           // r ·= 1/16
+	VBROADCASTSD EXPC(4), Y4
+	VMULPD Y0, Y4, Y4           // p = c8·r
+	VADDPD EXPC(5), Y4, Y4
+	VMULPD Y0, Y4, Y4
+	VBROADCASTSD EXPC(6), Y3
+	VADDPD Y3, Y4, Y4
+	VMULPD Y0, Y4, Y4
+	VBROADCASTSD EXPC(7), Y3
+	VADDPD Y3, Y4, Y4
+	VMULPD Y0, Y4, Y4
+	VBROADCASTSD EXPC(8), Y3
+	VADDPD Y3, Y4, Y4
+	VMULPD Y0, Y4, Y4
+	VBROADCASTSD EXPC(9), Y3
+	VADDPD Y3, Y4, Y4
+	VMULPD Y0, Y4, Y4
+	VBROADCASTSD EXPC(10), Y3
+	VADDPD Y3, Y4, Y4
+	VMULPD Y0, Y4, Y4
+	VADDPD Y12, Y4, Y4          // p + 1
+	VMULPD Y4, Y0, Y0           // y = r·p
+	VADDPD Y13, Y0, Y3
+	VMULPD Y3, Y0, Y0           // y = y·(y+2), four times
+	VADDPD Y13, Y0, Y3
+	VMULPD Y3, Y0, Y0
+	VADDPD Y13, Y0, Y3
+	VMULPD Y3, Y0, Y0
+	VADDPD Y13, Y0, Y3
+	VMULPD Y3, Y0, Y0
+	VADDPD Y12, Y0, Y0          // y + 1
+	VPADDD X11, X2, X2          // k + 1023 (> 0 for x ≥ −104)
+	VPMOVZXDQ X2, Y2
+	VPSLLQ $52, Y2, Y2          // 2^k
+	VMULPD Y2, Y0, Y0
+	VCVTPD2PSY Y0, X0
+	VMOVUPS X0, (SI)
+	ADDQ $16, SI
+	DECQ CX
+	JNZ exploop
+expdone:
+	VZEROUPPER
+	RET

@@ -16,3 +16,5 @@ func attnValuesAVX2(att *float32, n int, vals *float32, stride, hd int, out *flo
 func maxAVX2(x *float32, n int) float32 { panic("llama: no AVX2") }
 
 func divAVX2(x *float32, n int, d float32) { panic("llama: no AVX2") }
+
+func expAVX2(x *float32, n int, sub float32) { panic("llama: no AVX2") }

@@ -87,11 +87,12 @@ func rmsnorm(o, x, weight []float32, eps float32) {
 
 func expf(x float32) float32 { return float32(math.Exp(float64(x))) }
 
-// softmax normalises x in place. With AVX2 the maximum and the final
-// divisions run 8 lanes wide: the divisions are the same IEEE operations,
-// and the maximum can differ from the scalar loop's only in the sign of a
-// zero, which v − max then exp do not see. exp and the sum stay scalar and
-// in order.
+// softmax normalises x in place, with exp32 (bit-identical to
+// float32(math.Exp) on all its inputs here, and the same on every host).
+// With AVX2 the maximum, the exponentials and the final divisions run in
+// vector lanes: exp and the divisions are the same operations, and the
+// maximum can differ from the scalar loop's only in the sign of a zero,
+// which v − max then exp do not see. The sum stays scalar and in order.
 func softmax(x []float32) {
 	n8 := len(x) &^ 7
 	var maxv float32
@@ -111,10 +112,21 @@ func softmax(x []float32) {
 		}
 	}
 	var sum float32
-	for i, v := range x {
-		e := expf(v - maxv)
-		x[i] = e
-		sum += e
+	if attnSIMD && len(x) >= 4 {
+		n4 := len(x) &^ 3
+		expAVX2(&x[0], n4, maxv)
+		for i := n4; i < len(x); i++ {
+			x[i] = exp32(x[i] - maxv)
+		}
+		for _, e := range x {
+			sum += e
+		}
+	} else {
+		for i, v := range x {
+			e := exp32(v - maxv)
+			x[i] = e
+			sum += e
+		}
 	}
 	i := 0
 	if attnSIMD && n8 >= 8 {
