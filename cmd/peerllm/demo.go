@@ -82,8 +82,10 @@ func runDemo(ctx context.Context, args []string) error {
 	// The admin token goes through the environment, not argv, which any
 	// local user can read in the process list.
 	d.env = []string{"PEERLLM_ADMIN_TOKEN=" + *adminToken}
+	// Every demo host gets a seat (seat gating would waitlist hosts past
+	// three per region: docs/GOVERNANCE.md).
 	_, err = d.start("serve", "serve", "--listen", *listen, "--nats-listen", *natsListen,
-		"--data-dir", *dataDir, "--ready-file", ready)
+		"--data-dir", *dataDir, "--ready-file", ready, "--seats-min", strconv.Itoa(*hosts))
 	d.env = nil
 	if err != nil {
 		return err
