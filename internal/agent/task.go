@@ -131,18 +131,19 @@ func (a *Agent) refuse(nc *nats.Conn, taskID, code, msg string) {
 func (a *Agent) runTask(ctx context.Context, nc *nats.Conn, task fabric.Task, eng engine.Engine, release func()) {
 	subject := fabric.OutSubject(a.cfg.HostID, task.ID)
 	seq := 0
+	// One buffer per task: Publish copies the bytes into the connection's
+	// write buffer, so the next chunk may reuse it.
+	var buf []byte
 	publish := func(c *fabric.Chunk) error {
 		c.TaskID, c.Seq = task.ID, seq
-		b, err := fabric.Encode(c)
-		if err != nil {
-			return err
-		}
-		if err := nc.Publish(subject, b); err != nil {
+		buf = fabric.AppendChunk(buf[:0], c)
+		if err := nc.Publish(subject, buf); err != nil {
 			return fmt.Errorf("publish chunk: %w", err)
 		}
 		seq++
 		return nil
 	}
+	var one [1]fabric.ChunkToken // the token of a per-token chunk, reused
 	var joiner utf8Joiner
 	start := time.Now()
 	var first time.Duration
@@ -151,7 +152,8 @@ func (a *Agent) runTask(ctx context.Context, nc *nats.Conn, task fabric.Task, en
 			return err
 		}
 		text, partial := joiner.add(tok.Text)
-		if err := publish(&fabric.Chunk{Tokens: []fabric.ChunkToken{{ID: tok.ID, Text: text, Partial: partial, Index: tok.Index}}}); err != nil {
+		one[0] = fabric.ChunkToken{ID: tok.ID, Text: text, Partial: partial, Index: tok.Index}
+		if err := publish(&fabric.Chunk{Tokens: one[:]}); err != nil {
 			return err
 		}
 		if seq == 1 {

@@ -37,6 +37,10 @@ func Encode(v any) ([]byte, error) {
 			m.Version = ProtocolVersion
 		}
 		v = m
+	case *Chunk:
+		return AppendChunk(nil, m), nil
+	case Chunk:
+		return AppendChunk(nil, &m), nil
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -50,6 +54,12 @@ func Encode(v any) ([]byte, error) {
 // a version other than ProtocolVersion returns an error wrapping ErrVersion;
 // v is still filled so the caller can name the peer in its answer.
 func Decode(data []byte, v any) error {
+	if c, ok := v.(*Chunk); ok {
+		if err := decodeChunk(data, c); err != nil {
+			return fmt.Errorf("decode %T: %w", v, err)
+		}
+		return nil
+	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("decode %T: %w", v, err)
 	}
