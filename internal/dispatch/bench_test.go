@@ -100,7 +100,7 @@ func BenchmarkFailover(b *testing.B) {
 				req := greedy(fmt.Sprintf("failover %d", i), 60)
 				r := run(b, context.Background(), c.d, dispatch.Request{Model: model, Engine: req, Mode: mode}, func(n int) {
 					switch {
-					case n == 20:
+					case n >= 20 && cutAt.IsZero():
 						if h := busiest(c, alive); h != nil {
 							cutAt = time.Now()
 							h.proxy.Cut()

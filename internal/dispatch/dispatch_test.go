@@ -281,7 +281,7 @@ func TestConsumerCancelStopsHostTasks(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r := run(t, ctx, c.d, dispatch.Request{Model: model, Engine: greedy("long", 3000), Mode: dispatch.ModeParallel}, func(n int) {
-		if n == 10 {
+		if n >= 10 { // a delta may carry several tokens
 			cancel()
 		}
 	})

@@ -28,8 +28,9 @@ type Request struct {
 }
 
 // Delta is the next piece of the answer: valid UTF-8, in order, never
-// duplicated. Tokens is how many tokens it completes (more than one when a
-// character spanned several byte tokens).
+// duplicated. Tokens is how many tokens it completes: more than one when a
+// character spanned several byte tokens, or when tokens arrived faster than
+// the consumer took them (those already waiting go out together).
 type Delta struct {
 	Text   string
 	Tokens int
@@ -136,10 +137,14 @@ func (a *attempt) end() int { return a.start + len(a.toks) }
 
 // gen is one Generate call's state. Only the calling goroutine touches it.
 type gen struct {
-	d    *Dispatcher
-	ctx  context.Context
-	req  Request
+	d   *Dispatcher
+	ctx context.Context
+	req Request
+	// emit collects the deltas of one batch of events; sink is the
+	// caller's emit, which flushDeltas calls once per batch and host.
 	emit func(Delta) error
+	sink func(Delta) error
+	pend pending
 	mode string
 	q    *queue
 
@@ -184,17 +189,24 @@ type gen struct {
 func (d *Dispatcher) Generate(ctx context.Context, req Request, emit func(Delta) error) (Outcome, error) {
 	d.m.inflight.Inc()
 	defer d.m.inflight.Dec()
-	g := &gen{d: d, ctx: ctx, req: req, emit: emit, mode: req.Mode,
+	g := &gen{d: d, ctx: ctx, req: req, sink: emit, mode: req.Mode,
 		q:       &queue{signal: make(chan struct{}, 1)},
 		exclude: map[string]bool{}, soft: map[string]bool{}, cooldown: map[string]time.Time{}, t0: time.Now(),
 		out: Outcome{HostTokens: map[string]int{}}}
+	g.emit = g.queueDelta
 	if g.mode == "" {
 		g.mode = d.cfg.Mode
 	}
 	g.probeCtx, g.stopProbes = context.WithCancel(ctx)
 	err := g.run()
+	if ferr := g.flushDeltas(); err == nil {
+		err = ferr
+	}
 	if err == nil {
 		err = g.flush() // empty after a stop sequence; text held at an end of sequence
+	}
+	if ferr := g.flushDeltas(); err == nil {
+		err = ferr
 	}
 	g.cancelAll()
 	g.stopProbes()
@@ -393,11 +405,19 @@ func (g *gen) segment(segEnd int, mainHost, backupHost *string) (string, error) 
 			if err := g.handle(ev); errors.Is(err, errContextFull) {
 				return "length", nil
 			} else if errors.Is(err, errStopped) {
+				if err := g.flushDeltas(); err != nil {
+					return "", err
+				}
 				g.awaitUsage(evs[i+1:])
 				return "stop", nil
 			} else if err != nil {
 				return "", err
 			}
+		}
+		// Every token of the batch goes out in one write: the batch was
+		// already waiting, so nothing is held back for later.
+		if err := g.flushDeltas(); err != nil {
+			return "", err
 		}
 		now = time.Now()
 		for _, a := range append([]*attempt(nil), g.active...) {

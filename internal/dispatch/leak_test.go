@@ -58,7 +58,7 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	run(t, cctx, d, dispatch.Request{Model: model, Engine: greedy("leak", 2000)}, func(n int) {
-		if n == 5 {
+		if n >= 5 { // a delta may carry several tokens
 			cancel()
 		}
 	})

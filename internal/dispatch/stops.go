@@ -113,3 +113,39 @@ func heldSuffix(s string, stops []string) int {
 	}
 	return longest
 }
+
+// pending is the text delivered while one batch of queued events is
+// handled, not yet passed to the caller.
+type pending struct {
+	text   strings.Builder
+	tokens int
+	host   string
+}
+
+// queueDelta adds d to the pending delta. When a host's tokens arrive faster
+// than the consumer's writes, the events pile up in the request's queue and
+// are handled as one batch; their text then goes out as one Delta (one SSE
+// event, one write) instead of one per token. A delta of another host flushes
+// the pending one first, so every Delta names the host of all its tokens.
+func (g *gen) queueDelta(d Delta) error {
+	if g.pend.tokens > 0 && d.Host != g.pend.host {
+		if err := g.flushDeltas(); err != nil {
+			return err
+		}
+	}
+	g.pend.text.WriteString(d.Text)
+	g.pend.tokens += d.Tokens
+	g.pend.host = d.Host
+	return nil
+}
+
+// flushDeltas passes the pending delta to the caller.
+func (g *gen) flushDeltas() error {
+	if g.pend.tokens == 0 && g.pend.text.Len() == 0 {
+		return nil
+	}
+	d := Delta{Text: g.pend.text.String(), Tokens: g.pend.tokens, Host: g.pend.host}
+	g.pend.text.Reset()
+	g.pend.tokens, g.pend.host = 0, ""
+	return g.sink(d)
+}
