@@ -347,8 +347,17 @@ func (x *exchange) writeEventLocked(v any) {
 	if err != nil {
 		return
 	}
-	x.writeRawLocked("data: " + string(b) + "\n\n")
+	// Three writes into the response's buffer, one flush: no copy of the
+	// event to build the line.
+	x.w.Write(sseData)
+	x.w.Write(b)
+	x.w.Write(sseEnd)
+	if f, ok := x.w.(http.Flusher); ok {
+		f.Flush()
+	}
 }
+
+var sseData, sseEnd = []byte("data: "), []byte("\n\n")
 
 func (x *exchange) writeRaw(s string) {
 	x.mu.Lock()
