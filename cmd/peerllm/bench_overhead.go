@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,6 +44,7 @@ func benchOverhead(ctx context.Context, args []string, stdout io.Writer) error {
 	streams := fs.Int("streams", 1000, "concurrent slow streams for the memory and cancellation figures (0: skip)")
 	failovers := fs.Int("failovers", 3, "host deaths for the failover figure (0: skip)")
 	child := fs.String("orchestrator-child", "", "internal: run the benchmark's orchestrator with this data directory")
+	cpuProfile := fs.String("cpuprofile", "", "write the orchestrator's CPU profile (the whole run) to this file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -50,7 +52,7 @@ func benchOverhead(ctx context.Context, args []string, stdout io.Writer) error {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	if *child != "" {
-		return benchOrchestrator(ctx, *child)
+		return benchOrchestrator(ctx, *child, *cpuProfile)
 	}
 	switch {
 	case *mode != "parallel" && *mode != "hedged" && *mode != "off":
@@ -69,7 +71,12 @@ func benchOverhead(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	b := &overheadBench{demo: &demo{exe: exe, dir: dir}, out: stdout, mode: *mode, tokens: *tokens}
+	if *cpuProfile != "" {
+		if *cpuProfile, err = filepath.Abs(*cpuProfile); err != nil {
+			return err
+		}
+	}
+	b := &overheadBench{demo: &demo{exe: exe, dir: dir}, out: stdout, mode: *mode, tokens: *tokens, profile: *cpuProfile}
 	defer b.demo.stop()
 	if err := b.start(ctx, *hosts, *streams); err != nil {
 		return err
@@ -94,7 +101,18 @@ func benchOverhead(ctx context.Context, args []string, stdout io.Writer) error {
 
 // benchOrchestrator is the benchmark's orchestrator process: the network
 // alone, without screening or billing stages.
-func benchOrchestrator(ctx context.Context, dir string) error {
+func benchOrchestrator(ctx context.Context, dir, profile string) error {
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	o, err := orchestrator.Start(ctx, orchestrator.Config{
 		Listen: "127.0.0.1:0", NATSListen: "127.0.0.1:0", DataDir: dir,
 		AdminToken: os.Getenv("PEERLLM_ADMIN_TOKEN"), Log: slog.New(slog.DiscardHandler),
@@ -114,16 +132,17 @@ func benchOrchestrator(ctx context.Context, dir string) error {
 
 // overheadBench holds the benchmark's processes and client.
 type overheadBench struct {
-	demo   *demo
-	out    io.Writer
-	mode   string
-	tokens int
-	api    string
-	pid    int
-	key    string
-	admin  *adminClient
-	client *http.Client
-	nhosts int
+	demo    *demo
+	out     io.Writer
+	mode    string
+	tokens  int
+	api     string
+	pid     int
+	key     string
+	admin   *adminClient
+	client  *http.Client
+	nhosts  int
+	profile string
 }
 
 const (
@@ -136,7 +155,11 @@ const (
 func (b *overheadBench) start(ctx context.Context, hosts, streams int) error {
 	token := auth.NewSecret("padm-")
 	b.demo.env = []string{"PEERLLM_ADMIN_TOKEN=" + token}
-	_, err := b.demo.start("orchestrator", "bench", "overhead", "--orchestrator-child", b.demo.dir)
+	args := []string{"bench", "overhead", "--orchestrator-child", b.demo.dir}
+	if b.profile != "" {
+		args = append(args, "--cpuprofile", b.profile)
+	}
+	_, err := b.demo.start("orchestrator", args...)
 	b.demo.env = nil
 	if err != nil {
 		return err
@@ -221,15 +244,35 @@ func (b *overheadBench) waitServing(ctx context.Context, model string, n int) er
 // streamTrace is what a consumer saw of one streamed request.
 type streamTrace struct {
 	ttft   time.Duration
-	gaps   []time.Duration // between consecutive text events
+	gaps   []time.Duration // between consecutive tokens (0 within one event)
 	text   strings.Builder
 	events int
+	tokens int // tokens received, from the expected tokens' texts
 	done   bool
 }
 
+// tokenEnds is the cumulative byte length of the bench engine's greedy
+// answer after each token: the consumer's text length says how many tokens
+// an event completed (a delta may carry several).
+func tokenEnds(model, prompt string, n int) ([]int, error) {
+	e := benchengine.New(benchengine.Options{Model: model})
+	var ends []int
+	total := 0
+	_, err := e.Generate(context.Background(), engine.Request{Prompt: prompt, MaxTokens: n}, func(t engine.Token) error {
+		total += len(t.Text)
+		ends = append(ends, total)
+		return nil
+	})
+	return ends, err
+}
+
 // stream sends one streamed completion and reads it to the end. onEvent, if
-// set, is called after each text event with the count so far.
+// set, is called after each text event with the tokens received so far.
 func (b *overheadBench) stream(ctx context.Context, model, prompt string, maxTokens int, onEvent func(n int)) (*streamTrace, error) {
+	ends, err := tokenEnds(model, prompt, maxTokens)
+	if err != nil {
+		return nil, err
+	}
 	body, _ := json.Marshal(map[string]any{"model": model, "prompt": prompt, "max_tokens": maxTokens,
 		"stream": true, "temperature": 0, "redundancy": b.mode})
 	req, err := http.NewRequestWithContext(ctx, "POST", b.api+"/v1/completions", bytes.NewReader(body))
@@ -282,16 +325,26 @@ func (b *overheadBench) stream(ctx context.Context, model, prompt string, maxTok
 		if len(ev.Choices) == 0 || ev.Choices[0].Text == "" {
 			continue
 		}
-		if tr.events == 0 {
-			tr.ttft = now.Sub(t0)
-		} else {
-			tr.gaps = append(tr.gaps, now.Sub(last))
+		tr.text.WriteString(ev.Choices[0].Text)
+		k := 0
+		for tr.tokens+k < len(ends) && ends[tr.tokens+k] <= tr.text.Len() {
+			k++
+		}
+		for j := 0; j < k; j++ {
+			switch {
+			case tr.tokens+j == 0:
+				tr.ttft = now.Sub(t0)
+			case j == 0:
+				tr.gaps = append(tr.gaps, now.Sub(last))
+			default:
+				tr.gaps = append(tr.gaps, 0) // arrived together
+			}
 		}
 		last = now
 		tr.events++
-		tr.text.WriteString(ev.Choices[0].Text)
+		tr.tokens += k
 		if onEvent != nil {
-			onEvent(tr.events)
+			onEvent(tr.tokens)
 		}
 	}
 }
@@ -340,6 +393,7 @@ func (b *overheadBench) latency(ctx context.Context, n, conc int) error {
 	var mu sync.Mutex
 	var ttfts, gaps []time.Duration
 	var firstErr error
+	events := 0
 	next := make(chan int)
 	var wg sync.WaitGroup
 	t0 := time.Now()
@@ -350,13 +404,14 @@ func (b *overheadBench) latency(ctx context.Context, n, conc int) error {
 			for i := range next {
 				tr, err := b.stream(ctx, instantModel, fmt.Sprintf("bench prompt %d", i), b.tokens, nil)
 				mu.Lock()
-				if err == nil && tr.events != b.tokens {
-					err = fmt.Errorf("request %d: %d text events, want %d", i, tr.events, b.tokens)
+				if err == nil && tr.tokens != b.tokens {
+					err = fmt.Errorf("request %d: %d tokens, want %d", i, tr.tokens, b.tokens)
 				}
 				if err != nil && firstErr == nil {
 					firstErr = err
 				}
 				if err == nil {
+					events += tr.events
 					ttfts = append(ttfts, tr.ttft)
 					gaps = append(gaps, tr.gaps...)
 				}
@@ -379,7 +434,8 @@ func (b *overheadBench) latency(ctx context.Context, n, conc int) error {
 	}
 	pd, pn := percentiles(dTTFT), percentiles(ttfts)
 	gd, gn := percentiles(dGaps), percentiles(gaps)
-	fmt.Fprintf(b.out, "\nlatency: %d requests, concurrency %d, %.0f requests/s\n", n, conc, float64(n)/wall.Seconds())
+	fmt.Fprintf(b.out, "\nlatency: %d requests, concurrency %d, %.0f requests/s, %.1f SSE text events per request\n",
+		n, conc, float64(n)/wall.Seconds(), float64(events)/float64(n))
 	fmt.Fprintf(b.out, "  time to first token  direct p50 %-9s p99 %-9s  via network p50 %-9s p99 %-9s  added p50 %s p99 %s\n",
 		us(pd[0]), us(pd[1]), us(pn[0]), us(pn[1]), us(pn[0]-pd[0]), us(pn[1]-pd[1]))
 	fmt.Fprintf(b.out, "  inter-token          direct p50 %-9s p99 %-9s  via network p50 %-9s p99 %-9s  added p99 %s\n",
@@ -486,7 +542,7 @@ func (b *overheadBench) failover(ctx context.Context, rounds int) error {
 		prompt := fmt.Sprintf("failover prompt %d", r)
 		tr, err := b.stream(ctx, model, prompt, total, func(n int) {
 			switch {
-			case n == killAt:
+			case n >= killAt && killed.IsZero() && killErr == nil:
 				// The host that has streamed more is the one the consumer reads.
 				best, bestN := -1, -1.0
 				for i, h := range hs {
@@ -516,8 +572,8 @@ func (b *overheadBench) failover(ctx context.Context, rounds int) error {
 			return fmt.Errorf("failover round %d: %w", r, err)
 		case killErr != nil:
 			return fmt.Errorf("failover round %d: kill: %w", r, killErr)
-		case !tr.done || tr.events != total || gap == 0:
-			return fmt.Errorf("failover round %d: %d of %d tokens, done %v", r, tr.events, total, tr.done)
+		case !tr.done || tr.tokens != total || gap == 0:
+			return fmt.Errorf("failover round %d: %d of %d tokens, done %v", r, tr.tokens, total, tr.done)
 		}
 		want, err := directText(model, prompt, total)
 		if err != nil {
