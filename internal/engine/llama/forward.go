@@ -85,7 +85,8 @@ func rmsnorm(o, x, weight []float32, eps float32) {
 	}
 }
 
-func expf(x float32) float32 { return float32(math.Exp(float64(x))) }
+// expf is exp32: float32(math.Exp) without its per-host last-bit variations.
+func expf(x float32) float32 { return exp32(x) }
 
 // softmax normalises x in place, with exp32 (bit-identical to
 // float32(math.Exp) on all its inputs here, and the same on every host).
