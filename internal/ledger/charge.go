@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/peerllm/peerllm/internal/store"
 )
 
 // Reservation asks to hold the most a request can cost before any host works.
@@ -162,7 +164,23 @@ func (l *Ledger) Checkpoint(ctx context.Context, requestID string, u Usage) erro
 	if u.Status == "" {
 		u.Status = "partial"
 	}
-	_, err := l.db.ExecContext(ctx, l.db.Rebind(`UPDATE ledger_holds SET usage_json = ? WHERE request_id = ?`), marshalUsage(u), requestID)
+	q := l.db.Rebind(`UPDATE ledger_holds SET usage_json = ? WHERE request_id = ?`)
+	var err error
+	if l.db.Dialect == store.Postgres {
+		// The next segment waits for this write. What it guards against is
+		// the orchestrator dying, not the database server: without waiting
+		// for the WAL flush the row is just as visible to the next start,
+		// and the commit takes a fraction of the time.
+		err = l.db.InTx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, q, marshalUsage(u), requestID)
+			return err
+		})
+	} else {
+		_, err = l.db.ExecContext(ctx, q, marshalUsage(u), requestID)
+	}
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", requestID, err)
 	}
