@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -125,4 +126,82 @@ func BenchmarkFailover(b *testing.B) {
 			b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/failover")
 		})
 	}
+}
+
+// BenchmarkRequest32 is issue 3's request shape through the dispatcher
+// alone (no HTTP): 32-token requests on instant bench hosts, one at a time,
+// against the engine called directly in the same run. It reports the added
+// time to first token (p50, p99), the added inter-token p99 and the CPU of
+// the whole test process per request (dispatcher, NATS server and the
+// agents together: an upper bound of the dispatcher's share). `peerllm
+// bench overhead` measures the orchestrator process alone, over HTTP.
+func BenchmarkRequest32(b *testing.B) {
+	const n = 32
+	e := benchengine.New(benchengine.Options{Model: model})
+	var dTTFT, dGaps []time.Duration
+	for i := 0; i < 200; i++ {
+		t0 := time.Now()
+		last := t0
+		k := 0
+		e.Generate(context.Background(), greedy(fmt.Sprintf("direct %d", i), n), func(engine.Token) error {
+			now := time.Now()
+			if k == 0 {
+				dTTFT = append(dTTFT, now.Sub(t0))
+			} else {
+				dGaps = append(dGaps, now.Sub(last))
+			}
+			last, k = now, k+1
+			return nil
+		})
+	}
+	for _, mode := range []string{dispatch.ModeOff, dispatch.ModeParallel, dispatch.ModeHedged} {
+		b.Run(mode, func(b *testing.B) {
+			c := newCluster(b, testConfig())
+			c.addHost("a", "alice", bench(benchengine.Options{}))
+			c.addHost("b", "bob", bench(benchengine.Options{}))
+			var ttfts, gaps []time.Duration
+			cpu0 := processCPU()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				t0 := time.Now()
+				last := t0
+				got := 0
+				_, err := c.d.Generate(context.Background(), dispatch.Request{Model: model, Engine: greedy(fmt.Sprintf("p %d", i), n), Mode: mode},
+					func(dl dispatch.Delta) error {
+						now := time.Now()
+						for j := 0; j < dl.Tokens; j++ {
+							switch {
+							case got+j == 0:
+								ttfts = append(ttfts, now.Sub(t0))
+							case j == 0:
+								gaps = append(gaps, now.Sub(last))
+							default:
+								gaps = append(gaps, 0)
+							}
+						}
+						got += dl.Tokens
+						last = now
+						return nil
+					})
+				if err != nil || got != n {
+					b.Fatal(err, got)
+				}
+			}
+			b.StopTimer()
+			cpu := processCPU() - cpu0
+			b.ReportMetric(float64(pct(ttfts, 0.5)-pct(dTTFT, 0.5))/1e3, "added-ttft-p50-µs")
+			b.ReportMetric(float64(pct(ttfts, 0.99)-pct(dTTFT, 0.99))/1e3, "added-ttft-p99-µs")
+			b.ReportMetric(float64(pct(gaps, 0.99)-pct(dGaps, 0.99))/1e3, "added-itl-p99-µs")
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/req")
+		})
+	}
+}
+
+// pct is the p-quantile of ds (sorted in place).
+func pct(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	return ds[min(int(p*float64(len(ds))), len(ds)-1)]
 }
