@@ -23,7 +23,7 @@ type Price struct {
 // PriceVersion is one published version of the price list.
 type PriceVersion struct {
 	Version   int       `json:"version"`
-	Published time.Time `json:"published"` // when it was announced
+	Published time.Time `json:"published,omitzero"` // when it was announced
 	Effective time.Time `json:"effective"` // when it starts to apply
 	// Models maps a model name to its price. The entry "*" (optional) prices
 	// every model not named.
