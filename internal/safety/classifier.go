@@ -47,6 +47,9 @@ type scratch struct {
 	rs   ruleSummary
 	ents []lexEntry
 	fs   []feature
+	// For focus sentences (see ruleSummary.focus).
+	fd  doc
+	frs ruleSummary
 }
 
 // New returns a classifier using the built-in weights embedded in the binary
@@ -150,14 +153,41 @@ const (
 func (c *Classifier) scoreWindow(s *scratch, text string) [numCats]float64 {
 	normalize(&s.d, text)
 	s.ents = scan(c.lex, &s.d, &s.rs, s.ents)
-	s.fs = featurize(s.fs, &s.d, &s.rs, c.m.mask)
+	out := c.score(s, &s.d, &s.rs)
+	// A sentence asking for harm is also scored alone, when it is not the
+	// whole window, so the text around it cannot dilute it.
+	focus, nfocus := s.rs.focus, s.rs.nfocus
+	for k := 0; k < nfocus; k++ {
+		from, to := int(focus[k][0]), int(focus[k][1])
+		if from == 0 && to == s.d.words() {
+			continue
+		}
+		s.d.sub(&s.fd, from, to)
+		s.ents = scan(c.lex, &s.fd, &s.frs, s.ents)
+		for i, v := range c.score(s, &s.fd, &s.frs) {
+			if v >= focusBar {
+				out[i] = math.Max(out[i], v)
+			}
+		}
+	}
+	return out
+}
+
+// focusBar is how confident a focus sentence's own score must be to raise the
+// window's: lower bars cost precision on conversational text (moderation-set
+// cross-validation), higher ones lose harm wrapped in long prompts.
+const focusBar = 0.8
+
+// score returns every category's score for the scanned document d.
+func (c *Classifier) score(s *scratch, d *doc, rs *ruleSummary) [numCats]float64 {
+	s.fs = featurize(s.fs, d, rs, c.m.mask)
 	lg := c.m.logits(s.fs)
-	pr := prior(&s.rs)
+	pr := prior(rs)
 	var h [numHeads]float64
 	for i, l := range lg {
 		h[i] = sigmoid(float64(l + pr[i]))
 	}
-	return derive(h, &s.rs)
+	return derive(h, rs)
 }
 
 func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }

@@ -97,9 +97,18 @@ type ruleSummary struct {
 	// a minor and explicit sexual words (never defused).
 	strongReq lexEntry
 	minorSex  int
+	// focus holds the word ranges [from, to) of up to maxFocus sentences
+	// that ask for (or plan) harm with no defusing frame, or put minors with
+	// explicit sexual words; nfocus counts them. Scoring also scores these
+	// sentences alone, so a harmful request inside a long harmless text is
+	// not diluted away.
+	focus  [maxFocus][2]int32
+	nfocus int
 	// pairs[m][t]: modifier class m and topic class t in the same sentence.
 	pairs [numLex][numLex]bool
 }
+
+const maxFocus = 4
 
 // topics are the lexicon classes that carry harm; modifiers change what a
 // topic means (asked for, fiction, discussion...).
@@ -129,13 +138,16 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 		ents = append(ents, e[0]&^lexLonger, e[1]&^lexLonger, e[2]&^lexLonger)
 	}
 	var sent lexEntry
+	sentStart, sentEnd := 0, 0
 	sentPerson := false
 	defuseUntil := -1
 	const harm = 1<<lxThreat | 1<<lxViolence | 1<<lxWeapon | 1<<lxDrug | 1<<lxHack | 1<<lxFraud | 1<<lxSelfHarm | 1<<lxSexExplicit | 1<<lxSlur | 1<<lxDehuman | 1<<lxPrivacy | 1<<lxDisinfo | 1<<lxMalice
 	const defuse = 1<<lxFiction | 1<<lxDiscuss | 1<<lxSafety
 	flushSent := func() {
+		focus := false
 		if sent&harm != 0 {
 			d := sent&defuse != 0
+			focus = !d && sent&(1<<lxRequest) != 0
 			if sent&(1<<lxRequest) != 0 {
 				if d {
 					rs.reqHarmDefused++
@@ -164,6 +176,11 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 		// it, only a protective one (report, prevent, condemn).
 		if sent&(1<<lxMinor) != 0 && sent&(1<<lxSexExplicit) != 0 && sent&(1<<lxSafety) == 0 {
 			rs.minorSex++
+			focus = true
+		}
+		if focus && rs.nfocus < maxFocus {
+			rs.focus[rs.nfocus] = [2]int32{int32(sentStart), int32(sentEnd)}
+			rs.nfocus++
 		}
 		sentPerson = false
 		for _, m := range modifiers {
@@ -181,7 +198,9 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 	for i := 0; i < n; i++ {
 		if d.sent[i] && i > 0 {
 			flushSent()
+			sentStart = i
 		}
+		sentEnd = i + 1
 		var here lexEntry
 		for k := 0; k < 3; k++ {
 			here |= ents[3*i+k]

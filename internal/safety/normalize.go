@@ -33,6 +33,24 @@ func (d *doc) reset() {
 
 func (d *doc) words() int { return len(d.start) }
 
+// sub makes dst a copy of words [from, to) of d (one sentence).
+func (d *doc) sub(dst *doc, from, to int) {
+	dst.reset()
+	for i := from; i < to; i++ {
+		if i > from {
+			dst.buf = append(dst.buf, ' ')
+			dst.sbuf = append(dst.sbuf, ' ')
+		}
+		dst.start = append(dst.start, int32(len(dst.buf)))
+		dst.buf = append(dst.buf, d.word(i)...)
+		dst.end = append(dst.end, int32(len(dst.buf)))
+		dst.sstart = append(dst.sstart, int32(len(dst.sbuf)))
+		dst.sbuf = append(dst.sbuf, d.stem(i)...)
+		dst.send = append(dst.send, int32(len(dst.sbuf)))
+		dst.sent = append(dst.sent, i == from)
+	}
+}
+
 func (d *doc) word(i int) []byte { return d.buf[d.start[i]:d.end[i]] }
 
 func (d *doc) stem(i int) []byte { return d.sbuf[d.sstart[i]:d.send[i]] }
