@@ -130,3 +130,35 @@ func TestReadBandwidth(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantizeSIMD compares the AVX2 activation quantizer with the Go one on
+// random blocks and on zero, tiny, huge and ±0 blocks.
+func TestQuantizeSIMD(t *testing.T) {
+	if !gguf.HasAVX2() {
+		t.Skip("no AVX2 on this CPU")
+	}
+	defer gguf.SetSIMD(gguf.SetSIMD(true))
+	r := rand.New(rand.NewPCG(45, 46))
+	x := randomVector(r, 32*64)
+	for i := range 32 {
+		x[i] = 0                                   // zero block
+		x[32+i] = float32(r.NormFloat64()) * 1e-40 // subnormal block
+		x[64+i] = float32(r.NormFloat64()) * 1e37  // huge block
+		x[96+i] = float32(math.Copysign(0, -1))    // -0 block
+		x[128+i] = float32(i%3-1) * 0.5            // ties
+	}
+	gguf.SetSIMD(false)
+	gq, gd := gguf.QuantizeQ8_0(x)
+	gguf.SetSIMD(true)
+	sq, sd := gguf.QuantizeQ8_0(x)
+	for i := range gq {
+		if gq[i] != sq[i] {
+			t.Fatalf("q[%d] (x %v): Go %d, AVX2 %d", i, x[i], gq[i], sq[i])
+		}
+	}
+	for i := range gd {
+		if math.Float32bits(gd[i]) != math.Float32bits(sd[i]) {
+			t.Fatalf("d[%d]: Go %v, AVX2 %v", i, gd[i], sd[i])
+		}
+	}
+}

@@ -13,3 +13,10 @@ func HasAVX2() bool { return hasAVX2 }
 
 // ReadSum exposes readSum.
 func ReadSum(b []byte) uint64 { return readSum(b) }
+
+// QuantizeQ8_0 exposes quantizeQ8_0.
+func QuantizeQ8_0(x []float32) ([]int8, []float32) {
+	a := qAct{q: make([]int8, len(x)), d: make([]float32, len(x)/32)}
+	quantizeQ8_0(x, a)
+	return a.q, a.d
+}

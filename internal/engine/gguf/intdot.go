@@ -38,8 +38,13 @@ func intKernelFor(t Type) (intKernel, int) {
 }
 
 // quantizeQ8_0 quantizes x (a multiple of 32 long) as roundQ8_0 rounds it:
-// d = binary16(amax/127), q = round-to-even(x·127/amax).
+// d = binary16(amax/127), q = round-to-even(x·127/amax), and q = 0 where d
+// rounds to 0.
 func quantizeQ8_0(x []float32, a qAct) {
+	if useSIMD && len(x) >= 32 {
+		quantizeQ8_0AVX2(&x[0], len(x)/32, &a.q[0], &a.d[0])
+		return
+	}
 	for b := range len(x) / 32 {
 		xs := x[32*b : 32*b+32 : 32*b+32]
 		q := a.q[32*b : 32*b+32 : 32*b+32]
@@ -47,11 +52,15 @@ func quantizeQ8_0(x []float32, a qAct) {
 		for _, v := range xs {
 			amax = max(amax, float32(math.Abs(float64(v))))
 		}
-		var id float32
-		if amax != 0 {
-			id = 127 / amax
+		d := halfToFloat(floatToHalf(amax / 127))
+		a.d[b] = d
+		if d == 0 {
+			// All |x| < 2^-24·127: the block's products are 0 whatever q is
+			// (and 127/amax may be +Inf).
+			clear(q)
+			continue
 		}
-		a.d[b] = halfToFloat(floatToHalf(amax / 127))
+		id := 127 / amax
 		for j, v := range xs {
 			q[j] = int8(max(-127, min(127, math.RoundToEven(float64(v*id)))))
 		}

@@ -70,11 +70,14 @@ func roundQ8_0(x, y []float32) {
 	for _, v := range x {
 		amax = max(amax, float32(math.Abs(float64(v))))
 	}
-	var id float32
-	if amax != 0 {
-		id = 127 / amax
-	}
 	d := halfToFloat(floatToHalf(amax / 127))
+	if d == 0 {
+		// amax/127 is below binary16's range: llama.cpp stores d = 0, so
+		// the block is 0 (and 127/amax may be +Inf, which would give NaN).
+		clear(y)
+		return
+	}
+	id := 127 / amax
 	for j, v := range x {
 		y[j] = float32(math.RoundToEven(float64(v*id))) * d
 	}

@@ -61,3 +61,8 @@ func dotQ8_0RowsAVX2(w *byte, stride, rows int, xq *int8, xd *float32, nb int, o
 //
 //go:noescape
 func dotQ6KBlockAVX2(blk *byte, x *int8, sc *[16]int16) int32
+
+// quantizeQ8_0AVX2 is quantizeQ8_0 for nb blocks of 32.
+//
+//go:noescape
+func quantizeQ8_0AVX2(x *float32, nb int, q *int8, d *float32)

@@ -411,3 +411,84 @@ q6kloop:
 	MOVL AX, ret+24(FP)
 	VZEROUPPER
 	RET
+
+DATA q8perm<>+0(SB)/4, $0
+DATA q8perm<>+4(SB)/4, $4
+DATA q8perm<>+8(SB)/4, $1
+DATA q8perm<>+12(SB)/4, $5
+DATA q8perm<>+16(SB)/4, $2
+DATA q8perm<>+20(SB)/4, $6
+DATA q8perm<>+24(SB)/4, $3
+DATA q8perm<>+28(SB)/4, $7
+GLOBL q8perm<>(SB), RODATA|NOPTR, $32
+
+// func quantizeQ8_0AVX2(x *float32, nb int, q *int8, d *float32)
+// quantizeQ8_0 for nb blocks of 32: amax, d = binary16(amax/127) (vcvtps2ph
+// rounds to nearest even, as floatToHalf), q = 0 if d is 0, else
+// round-to-even(x·(127/amax)) (vcvtps2dq), the same float32 operations.
+TEXT ·quantizeQ8_0AVX2(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ nb+8(FP), CX
+	MOVQ q+16(FP), DI
+	MOVQ d+24(FP), DX
+	MOVL $0x7fffffff, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15 // abs mask
+	MOVL $0x42fe0000, AX  // 127.0
+	VMOVD AX, X14
+	VMOVDQU q8perm<>(SB), Y13
+	VXORPS X12, X12, X12
+	TESTQ CX, CX
+	JZ qzdone
+qzloop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VANDPS Y15, Y0, Y4
+	VANDPS Y15, Y1, Y5
+	VMAXPS Y5, Y4, Y4
+	VANDPS Y15, Y2, Y5
+	VANDPS Y15, Y3, Y6
+	VMAXPS Y6, Y5, Y5
+	VMAXPS Y5, Y4, Y4
+	VEXTRACTF128 $1, Y4, X5
+	VMAXPS X5, X4, X4
+	VPERMILPS $0x4e, X4, X5
+	VMAXPS X5, X4, X4
+	VPERMILPS $0xb1, X4, X5
+	VMAXPS X5, X4, X4     // amax in X4[0]
+	VDIVSS X14, X4, X5    // amax/127
+	VCVTPS2PH $0, X5, X5
+	VCVTPH2PS X5, X5
+	VMOVSS X5, (DX)
+	VUCOMISS X12, X5      // d == 0: q = 0 (quantizeQ8_0)
+	JEQ qzzero
+	VDIVSS X4, X14, X5    // id = 127/amax
+	VBROADCASTSS X5, Y5
+	VMULPS Y5, Y0, Y0
+	VMULPS Y5, Y1, Y1
+	VMULPS Y5, Y2, Y2
+	VMULPS Y5, Y3, Y3
+	VCVTPS2DQ Y0, Y0
+	VCVTPS2DQ Y1, Y1
+	VCVTPS2DQ Y2, Y2
+	VCVTPS2DQ Y3, Y3
+	VPACKSSDW Y1, Y0, Y0
+	VPACKSSDW Y3, Y2, Y2
+	VPACKSSWB Y2, Y0, Y0
+	VPERMD Y0, Y13, Y0
+	VMOVDQU Y0, (DI)
+	JMP qznext
+qzzero:
+	VPXOR Y0, Y0, Y0
+	VMOVDQU Y0, (DI)
+qznext:
+	ADDQ $128, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ qzloop
+qzdone:
+	VZEROUPPER
+	RET
