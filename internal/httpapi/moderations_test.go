@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/peerllm/peerllm/internal/auth"
 	"github.com/peerllm/peerllm/internal/httpapi"
@@ -144,11 +145,21 @@ func TestStopNamesTheHost(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
+	// Meters run after the answer is sent: wait for both, with a deadline.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		got.mu.Lock()
+		n := len(got.all)
+		got.mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d outcomes metered, want 2", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	got.mu.Lock()
 	defer got.mu.Unlock()
-	if len(got.all) != 2 {
-		t.Fatalf("%d outcomes", len(got.all))
-	}
 	for _, o := range got.all {
 		if len(o.Stops) != 1 || o.Stops[0].Host != "h2" || o.FinishReasons[0] != "content_filter" {
 			t.Errorf("stops %+v finish %v", o.Stops, o.FinishReasons)
