@@ -131,6 +131,8 @@ func (a *Agent) refuse(nc *nats.Conn, taskID, code, msg string) {
 func (a *Agent) runTask(ctx context.Context, nc *nats.Conn, task fabric.Task, eng engine.Engine, release func()) {
 	subject := fabric.OutSubject(a.cfg.HostID, task.ID)
 	seq := 0
+	start := time.Now()
+	var first time.Duration
 	// One buffer per task: Publish copies the bytes into the connection's
 	// write buffer, so the next chunk may reuse it.
 	var buf []byte
@@ -140,29 +142,29 @@ func (a *Agent) runTask(ctx context.Context, nc *nats.Conn, task fabric.Task, en
 		if err := nc.Publish(subject, buf); err != nil {
 			return fmt.Errorf("publish chunk: %w", err)
 		}
+		if seq == 0 && len(c.Tokens) > 0 {
+			first = time.Since(start)
+		}
 		seq++
 		return nil
 	}
-	var one [1]fabric.ChunkToken // the token of a per-token chunk, reused
+	st := newStreamer(publish)
 	var joiner utf8Joiner
-	start := time.Now()
-	var first time.Duration
 	res, err := a.generate(ctx, eng, task.Request, func(tok engine.Token) error {
 		if err := a.lim.wait(ctx); err != nil {
 			return err
 		}
 		text, partial := joiner.add(tok.Text)
-		one[0] = fabric.ChunkToken{ID: tok.ID, Text: text, Partial: partial, Index: tok.Index}
-		if err := publish(&fabric.Chunk{Tokens: one[:]}); err != nil {
+		if err := st.add(fabric.ChunkToken{ID: tok.ID, Text: text, Partial: partial, Index: tok.Index}); err != nil {
 			return err
-		}
-		if seq == 1 {
-			first = time.Since(start)
 		}
 		a.tokens.Add(1)
 		a.m.tokens.Inc()
 		return nil
 	})
+	if perr := st.close(); perr != nil && err == nil {
+		err = perr
+	}
 	final := &fabric.Chunk{}
 	var result string
 	switch cause := context.Cause(ctx); {
