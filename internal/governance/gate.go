@@ -161,10 +161,9 @@ func (g *Gate) Run(ctx context.Context, model string, fn func() (started bool, e
 		wake := q.wake
 		g.mu.Unlock()
 		if head && (me == nil || woken || g.cfg.Free == nil || g.cfg.Free(model)) {
+			// The head stays at the front of the line while it tries, so
+			// nobody behind it can try at the same time and overtake it.
 			g.mu.Lock()
-			if me != nil && len(q.waiters) > 0 && q.waiters[0] == me {
-				q.waiters = q.waiters[1:] // out of the line while it tries
-			}
 			q.running++
 			g.mu.Unlock()
 			start := g.cfg.Now()
@@ -179,17 +178,20 @@ func (g *Gate) Run(ctx context.Context, model string, fn func() (started bool, e
 					q.service += (d - q.service) / 5
 				}
 			}
-			g.mu.Unlock()
 			if started || !errors.Is(err, ErrAtCapacity) {
+				for i, w := range q.waiters {
+					if me != nil && w == me {
+						q.waiters = append(q.waiters[:i], q.waiters[i+1:]...)
+						break
+					}
+				}
+				g.mu.Unlock()
 				g.signal(q) // its slot is free: the next in line may go
 				return err
 			}
-			// Refused for capacity before anything started: back to the
-			// front of the line if it was waiting, else to the back.
-			g.mu.Lock()
-			if me != nil {
-				q.waiters = append([]*waiter{me}, q.waiters...)
-			} else {
+			// Refused for capacity before anything started: a waiting
+			// request keeps its place at the front; a new one joins the back.
+			if me == nil {
 				me = &waiter{}
 				q.waiters = append(q.waiters, me)
 				q.queued++
