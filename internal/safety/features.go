@@ -152,7 +152,7 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 			if sent&(1<<lxEvasion) != 0 {
 				d = false
 			}
-			focus = !d && sent&(1<<lxRequest) != 0
+			focus = !d && (sent&(1<<lxRequest) != 0 || sent&(1<<lxFirstPerson) != 0 && sent&(1<<lxThreat) != 0)
 			if sent&(1<<lxRequest) != 0 {
 				if d {
 					rs.reqHarmDefused++
@@ -181,6 +181,9 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 		// it, only a protective one (report, prevent, condemn).
 		if sent&(1<<lxMinor) != 0 && sent&(1<<lxSexExplicit) != 0 && sent&(1<<lxSafety) == 0 {
 			rs.minorSex++
+			focus = true
+		}
+		if sent&(1<<lxMinor) != 0 && sent&(1<<lxSexMild) != 0 && sent&(1<<lxRequest) != 0 && sent&(1<<lxSafety) == 0 {
 			focus = true
 		}
 		if focus && rs.nfocus < maxFocus {
