@@ -352,9 +352,10 @@ func TestHarmInsideLongText(t *testing.T) {
 	}
 	recall, fpr := float64(tp)/float64(tp+fn), float64(fp)/float64(fp+tn)
 	t.Logf("wrapped: recall %.2f (%d/%d), false-positive rate %.2f (%d/%d)", recall, tp, tp+fn, fpr, fp, fp+tn)
-	// Measured with the round-2 weights: recall 0.73 (0.63 before focus
-	// sentences), false-positive rate 0.03. Still weak: see docs/SAFETY.md.
-	if recall < 0.65 || fpr > 0.1 {
-		t.Errorf("wrapped: recall %.2f (want ≥ 0.65), false-positive rate %.2f (want ≤ 0.10)", recall, fpr)
+	// Measured with the round-2 weights: recall 0.80 (0.63 before focus
+	// sentences and evasion rules), false-positive rate 0.03. Still weak:
+	// see docs/SAFETY.md.
+	if recall < 0.7 || fpr > 0.1 {
+		t.Errorf("wrapped: recall %.2f (want ≥ 0.70), false-positive rate %.2f (want ≤ 0.10)", recall, fpr)
 	}
 }
