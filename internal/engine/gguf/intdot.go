@@ -1,6 +1,9 @@
 package gguf
 
-import "math"
+import (
+	"encoding/binary"
+	"math"
+)
 
 // Integer activation paths. With rounding on (Pool.SetRoundActivations), the
 // activations of a Q8_0, Q4_0, Q4_K or Q6_K product are quantized to int8 once per
@@ -166,12 +169,22 @@ func dotQ4KInt(w []byte, x qAct) float32 {
 	var sc [8]int16
 	for b, xd := range x.d {
 		blk := w[144*b : 144*b+144 : 144*b+144]
-		scales := blk[4:16:16]
+		// The 6-bit scales and mins, unpacked four at a time (ggml's
+		// kmask trick): sc0-3, sc4-7, m0-3, m4-7 in the bytes of u0-u3.
+		u0 := binary.LittleEndian.Uint32(blk[4:])
+		u1 := binary.LittleEndian.Uint32(blk[8:])
+		u2 := binary.LittleEndian.Uint32(blk[12:])
+		u3 := (u2>>4)&0x0f0f0f0f | (u1>>6)&0x03030303<<4
+		m03 := u1 & 0x3f3f3f3f
+		u1 = u2&0x0f0f0f0f | (u0>>6)&0x03030303<<4
+		u0 &= 0x3f3f3f3f
+		sums := x.sums[16*b : 16*b+16 : 16*b+16]
 		var msum int32
-		for j := range 8 {
-			s, m := scaleMinK4(j, scales)
-			sc[j] = int16(s)
-			msum += int32(m) * (int32(x.sums[16*b+2*j]) + int32(x.sums[16*b+2*j+1]))
+		for j := range 4 {
+			sc[j] = int16(u0 >> (8 * j) & 0xff)
+			sc[j+4] = int16(u1 >> (8 * j) & 0xff)
+			msum += int32(m03>>(8*j)&0xff)*(int32(sums[2*j])+int32(sums[2*j+1])) +
+				int32(u3>>(8*j)&0xff)*(int32(sums[2*j+8])+int32(sums[2*j+9]))
 		}
 		var isum int32
 		if useSIMD {
