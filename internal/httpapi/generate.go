@@ -45,9 +45,12 @@ type exchange struct {
 
 	mu      sync.Mutex // guards the fields below and writes to w
 	started bool       // the SSE response has begun
-	failed  *Error     // first error before the response began
-	ttft    time.Duration
-	choices []*choice
+	// unflushed: writes go to the response buffer without a flush, because
+	// more follows at once (a lone choice's finish event, then [DONE]).
+	unflushed bool
+	failed    *Error // first error before the response began
+	ttft      time.Duration
+	choices   []*choice
 
 	progMu   sync.Mutex   // orders checkpoints; guards progress
 	progress []GenOutcome // per choice, at its last segment boundary
@@ -212,6 +215,9 @@ func (x *exchange) run(ctx context.Context, preq *pipeline.Request, adm *pipelin
 		}
 		wg.Wait()
 	}
+	x.mu.Lock()
+	x.unflushed = false // everything from here on ends the response: flush it
+	x.mu.Unlock()
 	var first error
 	for _, c := range x.choices {
 		if c.err != nil && (first == nil || errors.Is(first, context.Canceled)) {
@@ -286,6 +292,8 @@ func (x *exchange) generate(ctx context.Context, c *choice, req GenRequest) erro
 		x.startLocked()
 		x.roleLocked(c)
 		fr := c.finish
+		// A lone choice's finish event goes out with [DONE], in one write.
+		x.unflushed = x.p.n == 1
 		x.writeEventLocked(x.chunk(&chunkChoice{index: c.index, finish: &fr}, nil))
 	}
 	return nil
@@ -352,7 +360,7 @@ func (x *exchange) writeEventLocked(v any) {
 	x.w.Write(sseData)
 	x.w.Write(b)
 	x.w.Write(sseEnd)
-	if f, ok := x.w.(http.Flusher); ok {
+	if f, ok := x.w.(http.Flusher); ok && !x.unflushed {
 		f.Flush()
 	}
 }
