@@ -145,8 +145,20 @@ func benchEngine(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	// Bandwidth is measured before and after the decodes and the best is
 	// kept: on a shared machine a single measurement may catch a busy moment.
+	// One thread and all threads are both reported: on a busy machine the
+	// second core is often taken, which the one-thread share does not see.
+	counts := []int{1}
+	if nt > 1 {
+		counts = append(counts, nt)
+	}
 	buf := bandwidthBuffer(512)
-	bw := gguf.ReadBandwidth(buf, nt, 3)
+	bw := map[int]float64{}
+	measure := func() {
+		for _, n := range counts {
+			bw[n] = max(bw[n], gguf.ReadBandwidth(buf, n, 3))
+		}
+	}
+	measure()
 	s := llama.Shape110M
 	type gen struct {
 		typ  gguf.Type
@@ -164,25 +176,30 @@ func benchEngine(ctx context.Context, args []string, stdout io.Writer) error {
 		gens = append(gens, gen{typ, p})
 	}
 	type result struct {
-		typ    gguf.Type
-		tps    float64
-		perTok int64
+		typ     gguf.Type
+		threads int
+		tps     float64
+		perTok  int64
 	}
 	var results []result
 	for _, g := range gens {
-		r := result{typ: g.typ}
-		var err error
-		if r.tps, err = benchDecodeRuns(ctx, stdout, g.path, nt, *largePos, *runs, &r.perTok); err != nil {
-			return err
+		for _, n := range counts {
+			r := result{typ: g.typ, threads: n}
+			var err error
+			if r.tps, err = benchDecodeRuns(ctx, stdout, g.path, n, *largePos, *runs, &r.perTok); err != nil {
+				return err
+			}
+			results = append(results, r)
 		}
-		bw = max(bw, gguf.ReadBandwidth(buf, nt, 3))
-		results = append(results, r)
+		measure()
 	}
-	fmt.Fprintf(stdout, "memory read bandwidth with %d threads (best of before and after each model): %.2f GB/s\n", nt, bw/1e9)
+	for _, n := range counts {
+		fmt.Fprintf(stdout, "memory read bandwidth with %d thread(s) (best of before and after each model): %.2f GB/s\n", n, bw[n]/1e9)
+	}
 	for _, r := range results {
 		rate := r.tps * float64(r.perTok)
-		fmt.Fprintf(stdout, "  %-5s %.1f tok/s × %.1f MB/token = %.2f GB/s = %.0f%% of the bandwidth bound\n",
-			r.typ, r.tps, float64(r.perTok)/1e6, rate/1e9, 100*rate/bw)
+		fmt.Fprintf(stdout, "  %-5s %d thread(s): %.1f tok/s × %.1f MB/token = %.2f GB/s = %.0f%% of the %d-thread bandwidth bound\n",
+			r.typ, r.threads, r.tps, float64(r.perTok)/1e6, rate/1e9, 100*rate/bw[r.threads], r.threads)
 	}
 	return nil
 }

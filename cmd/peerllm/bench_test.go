@@ -53,7 +53,7 @@ func TestBenchDispatch(t *testing.T) {
 		want string
 	}{
 		{nil, "which benchmark"},
-		{[]string{"nope"}, `unknown benchmark "nope" (have bandwidth, engine)`},
+		{[]string{"nope"}, `unknown benchmark "nope" (have bandwidth, engine`},
 		{[]string{"engine", "--positions", "0"}, "must be positive"},
 		{[]string{"bandwidth", "extra"}, `unexpected argument "extra"`},
 	} {
