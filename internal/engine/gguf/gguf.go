@@ -10,6 +10,10 @@
 // shapes are checked for overflow and block alignment, and every tensor's data
 // must lie inside the file. A malformed or hostile file yields an error that
 // names the problem, never a panic or a huge allocation.
+//
+// The products' hot kernels have AVX2 versions in Go assembly
+// (simd_amd64.s), chosen at start where the CPU has AVX2, FMA and F16C; they
+// compute exactly the Go kernels' bits, so the choice affects speed only.
 package gguf
 
 import (

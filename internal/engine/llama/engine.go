@@ -1,4 +1,5 @@
-// Package llama is PeerLLM's built-in pure-Go inference engine: it loads
+// Package llama is PeerLLM's built-in Go inference engine (no cgo; AVX2
+// assembly for attention on amd64, bit-identical to its Go fallback): it loads
 // Llama-architecture models from GGUF files (F32, F16, BF16, Q4_0, Q5_0,
 // Q8_0, Q4_K, Q5_K, Q6_K and the other types package gguf multiplies) or
 // llama2.c checkpoints,
