@@ -16,10 +16,11 @@ import (
 type streamer struct {
 	publish func(*fabric.Chunk) error
 
-	mu     sync.Mutex
-	pend   []fabric.ChunkToken
-	closed bool
-	err    error // the first publish error; later tokens are refused with it
+	mu      sync.Mutex
+	pend    []fabric.ChunkToken
+	started bool // the first token was handed over
+	closed  bool
+	err     error // the first publish error; later tokens are refused with it
 
 	wake chan struct{} // capacity 1: "look at pend"
 	done chan struct{} // closed when run returns
@@ -39,6 +40,21 @@ func (s *streamer) add(t fabric.ChunkToken) error {
 		err := s.err
 		s.mu.Unlock()
 		return err
+	}
+	if !s.started {
+		// The first token goes out from the engine's goroutine: no publish
+		// can be under way yet, and the time to first token pays no
+		// hand-off. Later tokens queue behind it.
+		s.started = true
+		s.mu.Unlock()
+		one := [1]fabric.ChunkToken{t}
+		if err := s.publish(&fabric.Chunk{Tokens: one[:]}); err != nil {
+			s.mu.Lock()
+			s.err = err
+			s.mu.Unlock()
+			return err
+		}
+		return nil
 	}
 	s.pend = append(s.pend, t)
 	s.mu.Unlock()
