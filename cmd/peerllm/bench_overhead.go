@@ -432,6 +432,14 @@ func (b *overheadBench) latency(ctx context.Context, n, conc int) error {
 	if firstErr != nil {
 		return firstErr
 	}
+	health, err := b.roundTrips(ctx, "/healthz", false)
+	if err != nil {
+		return err
+	}
+	models, err := b.roundTrips(ctx, "/v1/models", true)
+	if err != nil {
+		return err
+	}
 	pd, pn := percentiles(dTTFT), percentiles(ttfts)
 	gd, gn := percentiles(dGaps), percentiles(gaps)
 	fmt.Fprintf(b.out, "\nlatency: %d requests, concurrency %d, %.0f requests/s, %.1f SSE text events per request\n",
@@ -442,7 +450,32 @@ func (b *overheadBench) latency(ctx context.Context, n, conc int) error {
 		us(gd[0]), us(gd[1]), us(gn[0]), us(gn[1]), us(gn[1]-gd[1]))
 	fmt.Fprintf(b.out, "  orchestrator CPU     %s per %d-token request (%s over %s of wall time)\n",
 		us((cpu1-cpu0)/time.Duration(n)), b.tokens, (cpu1 - cpu0).Round(time.Millisecond), wall.Round(time.Millisecond))
+	fmt.Fprintf(b.out, "  HTTP floor (same client): GET /healthz p50 %s p99 %s; GET /v1/models (API key checked) p50 %s p99 %s\n",
+		us(health[0]), us(health[1]), us(models[0]), us(models[1]))
 	return nil
+}
+
+// roundTrips times 300 GETs of path: what any HTTP request costs here.
+func (b *overheadBench) roundTrips(ctx context.Context, path string, withKey bool) ([2]time.Duration, error) {
+	var ds []time.Duration
+	for i := 0; i < 300; i++ {
+		req, err := http.NewRequestWithContext(ctx, "GET", b.api+path, nil)
+		if err != nil {
+			return [2]time.Duration{}, err
+		}
+		if withKey {
+			req.Header.Set("Authorization", "Bearer "+b.key)
+		}
+		t0 := time.Now()
+		resp, err := b.client.Do(req)
+		if err != nil {
+			return [2]time.Duration{}, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		ds = append(ds, time.Since(t0))
+	}
+	return percentiles(ds), nil
 }
 
 func (b *overheadBench) memory(ctx context.Context, n int) error {
