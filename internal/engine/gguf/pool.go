@@ -245,6 +245,9 @@ func (j *job) runRows(lo, hi, cols int) bool {
 		}
 		dotF32RowsAVX2((*float32)(unsafe.Pointer(&w[0])), j.rowBytes, hi-lo, &j.x[0], cols, &j.out[lo])
 		return true
+	case j.typ == TypeQ4_K && j.ikern != nil && cols > 0:
+		dotQ4KRowsAVX2(&j.w[lo*j.rowBytes], j.rowBytes, hi-lo, &j.act.q[0], &j.act.d[0], &j.act.sums[0], len(j.act.d), &j.out[lo])
+		return true
 	case j.typ == TypeQ8_0 && j.ikern != nil && cols > 0:
 		dotQ8_0RowsAVX2(&j.w[lo*j.rowBytes], j.rowBytes, hi-lo, &j.act.q[0], &j.act.d[0], len(j.act.d), &j.out[lo])
 		return true

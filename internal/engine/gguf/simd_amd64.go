@@ -66,3 +66,9 @@ func dotQ6KBlockAVX2(blk *byte, x *int8, sc *[16]int16) int32
 //
 //go:noescape
 func quantizeQ8_0AVX2(x *float32, nb int, q *int8, d *float32)
+
+// dotQ4KRowsAVX2 sets out[r] = dotQ4KInt(row r, x) for rows rows of nb
+// super-blocks stride bytes apart (sums: Σq per 16 activations).
+//
+//go:noescape
+func dotQ4KRowsAVX2(w *byte, stride, rows int, xq *int8, xd *float32, sums *int16, nb int, out *float32)

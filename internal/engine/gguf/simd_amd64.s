@@ -492,3 +492,202 @@ qznext:
 qzdone:
 	VZEROUPPER
 	RET
+
+DATA q4kmask<>+0(SB)/4, $0x01000100
+DATA q4kmask<>+4(SB)/4, $0x01000100
+DATA q4kmask<>+8(SB)/4, $0x01000100
+DATA q4kmask<>+12(SB)/4, $0x01000100
+DATA q4kmask<>+16(SB)/4, $0x03020302
+DATA q4kmask<>+20(SB)/4, $0x03020302
+DATA q4kmask<>+24(SB)/4, $0x03020302
+DATA q4kmask<>+28(SB)/4, $0x03020302
+DATA q4kmask<>+32(SB)/4, $0x05040504
+DATA q4kmask<>+36(SB)/4, $0x05040504
+DATA q4kmask<>+40(SB)/4, $0x05040504
+DATA q4kmask<>+44(SB)/4, $0x05040504
+DATA q4kmask<>+48(SB)/4, $0x07060706
+DATA q4kmask<>+52(SB)/4, $0x07060706
+DATA q4kmask<>+56(SB)/4, $0x07060706
+DATA q4kmask<>+60(SB)/4, $0x07060706
+DATA q4kmask<>+64(SB)/4, $0x09080908
+DATA q4kmask<>+68(SB)/4, $0x09080908
+DATA q4kmask<>+72(SB)/4, $0x09080908
+DATA q4kmask<>+76(SB)/4, $0x09080908
+DATA q4kmask<>+80(SB)/4, $0x0b0a0b0a
+DATA q4kmask<>+84(SB)/4, $0x0b0a0b0a
+DATA q4kmask<>+88(SB)/4, $0x0b0a0b0a
+DATA q4kmask<>+92(SB)/4, $0x0b0a0b0a
+DATA q4kmask<>+96(SB)/4, $0x0d0c0d0c
+DATA q4kmask<>+100(SB)/4, $0x0d0c0d0c
+DATA q4kmask<>+104(SB)/4, $0x0d0c0d0c
+DATA q4kmask<>+108(SB)/4, $0x0d0c0d0c
+DATA q4kmask<>+112(SB)/4, $0x0f0e0f0e
+DATA q4kmask<>+116(SB)/4, $0x0f0e0f0e
+DATA q4kmask<>+120(SB)/4, $0x0f0e0f0e
+DATA q4kmask<>+124(SB)/4, $0x0f0e0f0e
+GLOBL q4kmask<>(SB), RODATA|NOPTR, $128
+
+// func dotQ4KRowsAVX2(w *byte, stride, rows int, xq *int8, xd *float32, sums *int16, nb int, out *float32)
+// out[r] = dotQ4KInt(row r, x) for rows rows of nb super-blocks, stride bytes
+// apart: the scales are unpacked with ggml's kmask trick, the integer sums
+// are exact, and the float steps per super-block are dotQ4KInt's.
+TEXT ·dotQ4KRowsAVX2(SB), NOSPLIT, $24-64
+	MOVQ w+0(FP), AX
+	MOVQ AX, 0(SP)           // current row
+	MOVQ rows+16(FP), AX
+	MOVQ AX, 8(SP)           // rows left
+	MOVQ out+56(FP), AX
+	MOVQ AX, 16(SP)          // output
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	CMPQ 8(SP), $0
+	JEQ q4rdone
+q4rrow:
+	MOVQ 0(SP), BX
+	MOVQ xq+24(FP), DI
+	MOVQ xd+32(FP), DX
+	MOVQ sums+40(FP), SI
+	MOVQ nb+48(FP), CX
+	VXORPS X15, X15, X15     // row sum
+	TESTQ CX, CX
+	JZ q4rstore
+q4rblock:
+	// scales sc0-7 → X12 (words), mins m0-7 → X13 (words)
+	MOVL 4(BX), R8
+	MOVL 8(BX), R9
+	MOVL 12(BX), R10
+	MOVL R10, R11
+	SHRL $4, R11
+	ANDL $0x0f0f0f0f, R11
+	MOVL R9, R12
+	SHRL $6, R12
+	ANDL $0x03030303, R12
+	SHLL $4, R12
+	ORL R12, R11             // m4-7
+	MOVL R9, R12
+	ANDL $0x3f3f3f3f, R12    // m0-3
+	ANDL $0x0f0f0f0f, R10
+	MOVL R8, R13
+	SHRL $6, R13
+	ANDL $0x03030303, R13
+	SHLL $4, R13
+	ORL R13, R10             // sc4-7
+	ANDL $0x3f3f3f3f, R8     // sc0-3
+	VMOVD R8, X12
+	VPINSRD $1, R10, X12, X12
+	VPMOVZXBW X12, X12
+	VMOVD R12, X13
+	VPINSRD $1, R11, X13, X13
+	VPMOVZXBW X13, X13
+	// msum = Σ m_j·(sums[2j]+sums[2j+1])
+	VMOVDQU (SI), X1
+	VMOVDQU 16(SI), X2
+	VPHADDW X2, X1, X1
+	VPMADDWD X13, X1, X1
+	VPSHUFD $0x4e, X1, X2
+	VPADDD X2, X1, X1
+	VPSHUFD $0xb1, X1, X2
+	VPADDD X2, X1, X1
+	VMOVD X1, R9             // msum
+	// isum = Σ sc_j·(q_j·x_j)
+	ADDQ $16, BX
+	VPXOR Y0, Y0, Y0
+	VMOVDQU 0(BX), Y1
+	VPAND Y14, Y1, Y2
+	VPSRLW $4, Y1, Y3
+	VPAND Y14, Y3, Y3
+	VPMADDUBSW 0(DI), Y2, Y4
+	VPMADDUBSW 32(DI), Y3, Y5
+	VPSHUFB q4kmask<>+0(SB), X12, X6
+	VINSERTI128 $1, X6, Y6, Y6
+	VPSHUFB q4kmask<>+16(SB), X12, X7
+	VINSERTI128 $1, X7, Y7, Y7
+	VPMADDWD Y6, Y4, Y4
+	VPMADDWD Y7, Y5, Y5
+	VPADDD Y4, Y0, Y0
+	VPADDD Y5, Y0, Y0
+	VMOVDQU 32(BX), Y1
+	VPAND Y14, Y1, Y2
+	VPSRLW $4, Y1, Y3
+	VPAND Y14, Y3, Y3
+	VPMADDUBSW 64(DI), Y2, Y4
+	VPMADDUBSW 96(DI), Y3, Y5
+	VPSHUFB q4kmask<>+32(SB), X12, X6
+	VINSERTI128 $1, X6, Y6, Y6
+	VPSHUFB q4kmask<>+48(SB), X12, X7
+	VINSERTI128 $1, X7, Y7, Y7
+	VPMADDWD Y6, Y4, Y4
+	VPMADDWD Y7, Y5, Y5
+	VPADDD Y4, Y0, Y0
+	VPADDD Y5, Y0, Y0
+	VMOVDQU 64(BX), Y1
+	VPAND Y14, Y1, Y2
+	VPSRLW $4, Y1, Y3
+	VPAND Y14, Y3, Y3
+	VPMADDUBSW 128(DI), Y2, Y4
+	VPMADDUBSW 160(DI), Y3, Y5
+	VPSHUFB q4kmask<>+64(SB), X12, X6
+	VINSERTI128 $1, X6, Y6, Y6
+	VPSHUFB q4kmask<>+80(SB), X12, X7
+	VINSERTI128 $1, X7, Y7, Y7
+	VPMADDWD Y6, Y4, Y4
+	VPMADDWD Y7, Y5, Y5
+	VPADDD Y4, Y0, Y0
+	VPADDD Y5, Y0, Y0
+	VMOVDQU 96(BX), Y1
+	VPAND Y14, Y1, Y2
+	VPSRLW $4, Y1, Y3
+	VPAND Y14, Y3, Y3
+	VPMADDUBSW 192(DI), Y2, Y4
+	VPMADDUBSW 224(DI), Y3, Y5
+	VPSHUFB q4kmask<>+96(SB), X12, X6
+	VINSERTI128 $1, X6, Y6, Y6
+	VPSHUFB q4kmask<>+112(SB), X12, X7
+	VINSERTI128 $1, X7, Y7, Y7
+	VPMADDWD Y6, Y4, Y4
+	VPMADDWD Y7, Y5, Y5
+	VPADDD Y4, Y0, Y0
+	VPADDD Y5, Y0, Y0
+	SUBQ $16, BX
+	VEXTRACTI128 $1, Y0, X1
+	VPADDD X1, X0, X0
+	VPSHUFD $0x4e, X0, X1
+	VPADDD X1, X0, X0
+	VPSHUFD $0xb1, X0, X1
+	VPADDD X1, X0, X0
+	VMOVD X0, R8             // isum
+	// sum += float32(dd·float32(isum)) − float32(dm·float32(msum))
+	MOVWLZX (BX), AX
+	VMOVD AX, X8
+	VCVTPH2PS X8, X8
+	VMULSS (DX), X8, X8      // dd
+	MOVWLZX 2(BX), AX
+	VMOVD AX, X9
+	VCVTPH2PS X9, X9
+	VMULSS (DX), X9, X9      // dm
+	VCVTSI2SSL R8, X10, X10
+	VMULSS X10, X8, X8
+	VCVTSI2SSL R9, X11, X11
+	VMULSS X11, X9, X9
+	VSUBSS X9, X8, X8
+	VADDSS X8, X15, X15
+	ADDQ $144, BX
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $32, SI
+	DECQ CX
+	JNZ q4rblock
+q4rstore:
+	MOVQ 16(SP), AX
+	VMOVSS X15, (AX)
+	ADDQ $4, AX
+	MOVQ AX, 16(SP)
+	MOVQ 0(SP), AX
+	ADDQ stride+8(FP), AX
+	MOVQ AX, 0(SP)
+	DECQ 8(SP)
+	JNZ q4rrow
+q4rdone:
+	VZEROUPPER
+	RET

@@ -25,3 +25,7 @@ func dotQ8_0RowsAVX2(w *byte, stride, rows int, xq *int8, xd *float32, nb int, o
 func dotQ6KBlockAVX2(blk *byte, x *int8, sc *[16]int16) int32 { panic("gguf: no AVX2") }
 
 func quantizeQ8_0AVX2(x *float32, nb int, q *int8, d *float32) { panic("gguf: no AVX2") }
+
+func dotQ4KRowsAVX2(w *byte, stride, rows int, xq *int8, xd *float32, sums *int16, nb int, out *float32) {
+	panic("gguf: no AVX2")
+}
