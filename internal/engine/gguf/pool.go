@@ -248,6 +248,9 @@ func (j *job) runRows(lo, hi, cols int) bool {
 	case j.typ == TypeQ4_K && j.ikern != nil && cols > 0:
 		dotQ4KRowsAVX2(&j.w[lo*j.rowBytes], j.rowBytes, hi-lo, &j.act.q[0], &j.act.d[0], &j.act.sums[0], len(j.act.d), &j.out[lo])
 		return true
+	case j.typ == TypeQ6_K && j.ikern != nil && cols > 0:
+		dotQ6KRowsAVX2(&j.w[lo*j.rowBytes], j.rowBytes, hi-lo, &j.act.q[0], &j.act.d[0], &j.act.sums[0], len(j.act.d), &j.out[lo])
+		return true
 	case j.typ == TypeQ8_0 && j.ikern != nil && cols > 0:
 		dotQ8_0RowsAVX2(&j.w[lo*j.rowBytes], j.rowBytes, hi-lo, &j.act.q[0], &j.act.d[0], len(j.act.d), &j.out[lo])
 		return true

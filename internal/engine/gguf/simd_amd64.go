@@ -72,3 +72,9 @@ func quantizeQ8_0AVX2(x *float32, nb int, q *int8, d *float32)
 //
 //go:noescape
 func dotQ4KRowsAVX2(w *byte, stride, rows int, xq *int8, xd *float32, sums *int16, nb int, out *float32)
+
+// dotQ6KRowsAVX2 sets out[r] = dotQ6KInt(row r, x) for rows rows of nb
+// super-blocks stride bytes apart.
+//
+//go:noescape
+func dotQ6KRowsAVX2(w *byte, stride, rows int, xq *int8, xd *float32, sums *int16, nb int, out *float32)

@@ -691,3 +691,167 @@ q4rstore:
 q4rdone:
 	VZEROUPPER
 	RET
+
+// func dotQ6KRowsAVX2(w *byte, stride, rows int, xq *int8, xd *float32, sums *int16, nb int, out *float32)
+// out[r] = dotQ6KInt(row r, x) for rows rows of nb super-blocks, stride bytes
+// apart (same integer sums, same float steps).
+TEXT ·dotQ6KRowsAVX2(SB), NOSPLIT, $24-64
+	MOVQ w+0(FP), AX
+	MOVQ AX, 0(SP)
+	MOVQ rows+16(FP), AX
+	MOVQ AX, 8(SP)
+	MOVQ out+56(FP), AX
+	MOVQ AX, 16(SP)
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL $0x30303030, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	CMPQ 8(SP), $0
+	JEQ q6rdone
+q6rrow:
+	MOVQ 0(SP), BX
+	MOVQ xq+24(FP), DI
+	MOVQ xd+32(FP), DX
+	MOVQ sums+40(FP), SI
+	MOVQ nb+48(FP), CX
+	VXORPS X11, X11, X11     // row sum
+	TESTQ CX, CX
+	JZ q6rstore
+q6rblock:
+	VPMOVSXBW 192(BX), X12   // sc0-7
+	VPMOVSXBW 200(BX), X15   // sc8-15
+	// corr = Σ sc_j·sums[j]
+	VPMADDWD (SI), X12, X1
+	VPMADDWD 16(SI), X15, X2
+	VPADDD X2, X1, X1
+	VPSHUFD $0x4e, X1, X2
+	VPADDD X2, X1, X1
+	VPSHUFD $0xb1, X1, X2
+	VPADDD X2, X1, X1
+	VMOVD X1, R9
+	VPXOR Y0, Y0, Y0
+	VMOVDQU 0(BX), Y1       // ql[0:32]
+	VMOVDQU 32(BX), Y2    // ql[32:64]
+	VMOVDQU 128(BX), Y3   // qh
+	VPAND Y14, Y1, Y4
+	VPSLLW $4, Y3, Y5
+	VPAND Y13, Y5, Y5
+	VPOR Y5, Y4, Y4          // q1
+	VPAND Y14, Y2, Y6
+	VPSLLW $2, Y3, Y5
+	VPAND Y13, Y5, Y5
+	VPOR Y5, Y6, Y6          // q2
+	VPSRLW $4, Y1, Y7
+	VPAND Y14, Y7, Y7
+	VPAND Y13, Y3, Y5
+	VPOR Y5, Y7, Y7          // q3
+	VPSRLW $4, Y2, Y8
+	VPAND Y14, Y8, Y8
+	VPSRLW $2, Y3, Y5
+	VPAND Y13, Y5, Y5
+	VPOR Y5, Y8, Y8          // q4
+	VPMADDUBSW 0(DI), Y4, Y4
+	VPMADDUBSW 32(DI), Y6, Y6
+	VPMADDUBSW 64(DI), Y7, Y7
+	VPMADDUBSW 96(DI), Y8, Y8
+	VPSHUFB q4kmask<>+0(SB), X12, X9
+	VPSHUFB q4kmask<>+16(SB), X12, X10
+	VINSERTI128 $1, X10, Y9, Y9
+	VPMADDWD Y9, Y4, Y4
+	VPSHUFB q4kmask<>+32(SB), X12, X9
+	VPSHUFB q4kmask<>+48(SB), X12, X10
+	VINSERTI128 $1, X10, Y9, Y9
+	VPMADDWD Y9, Y6, Y6
+	VPSHUFB q4kmask<>+64(SB), X12, X9
+	VPSHUFB q4kmask<>+80(SB), X12, X10
+	VINSERTI128 $1, X10, Y9, Y9
+	VPMADDWD Y9, Y7, Y7
+	VPSHUFB q4kmask<>+96(SB), X12, X9
+	VPSHUFB q4kmask<>+112(SB), X12, X10
+	VINSERTI128 $1, X10, Y9, Y9
+	VPMADDWD Y9, Y8, Y8
+	VPADDD Y4, Y0, Y0
+	VPADDD Y6, Y0, Y0
+	VPADDD Y7, Y0, Y0
+	VPADDD Y8, Y0, Y0
+	VMOVDQU 64(BX), Y1       // ql[0:32]
+	VMOVDQU 96(BX), Y2    // ql[32:64]
+	VMOVDQU 160(BX), Y3   // qh
+	VPAND Y14, Y1, Y4
+	VPSLLW $4, Y3, Y5
+	VPAND Y13, Y5, Y5
+	VPOR Y5, Y4, Y4          // q1
+	VPAND Y14, Y2, Y6
+	VPSLLW $2, Y3, Y5
+	VPAND Y13, Y5, Y5
+	VPOR Y5, Y6, Y6          // q2
+	VPSRLW $4, Y1, Y7
+	VPAND Y14, Y7, Y7
+	VPAND Y13, Y3, Y5
+	VPOR Y5, Y7, Y7          // q3
+	VPSRLW $4, Y2, Y8
+	VPAND Y14, Y8, Y8
+	VPSRLW $2, Y3, Y5
+	VPAND Y13, Y5, Y5
+	VPOR Y5, Y8, Y8          // q4
+	VPMADDUBSW 128(DI), Y4, Y4
+	VPMADDUBSW 160(DI), Y6, Y6
+	VPMADDUBSW 192(DI), Y7, Y7
+	VPMADDUBSW 224(DI), Y8, Y8
+	VPSHUFB q4kmask<>+0(SB), X15, X9
+	VPSHUFB q4kmask<>+16(SB), X15, X10
+	VINSERTI128 $1, X10, Y9, Y9
+	VPMADDWD Y9, Y4, Y4
+	VPSHUFB q4kmask<>+32(SB), X15, X9
+	VPSHUFB q4kmask<>+48(SB), X15, X10
+	VINSERTI128 $1, X10, Y9, Y9
+	VPMADDWD Y9, Y6, Y6
+	VPSHUFB q4kmask<>+64(SB), X15, X9
+	VPSHUFB q4kmask<>+80(SB), X15, X10
+	VINSERTI128 $1, X10, Y9, Y9
+	VPMADDWD Y9, Y7, Y7
+	VPSHUFB q4kmask<>+96(SB), X15, X9
+	VPSHUFB q4kmask<>+112(SB), X15, X10
+	VINSERTI128 $1, X10, Y9, Y9
+	VPMADDWD Y9, Y8, Y8
+	VPADDD Y4, Y0, Y0
+	VPADDD Y6, Y0, Y0
+	VPADDD Y7, Y0, Y0
+	VPADDD Y8, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPADDD X1, X0, X0
+	VPSHUFD $0x4e, X0, X1
+	VPADDD X1, X0, X0
+	VPSHUFD $0xb1, X0, X1
+	VPADDD X1, X0, X0
+	VMOVD X0, R8
+	SHLL $5, R9
+	SUBL R9, R8              // isum −= 32·corr
+	MOVWLZX 208(BX), AX
+	VMOVD AX, X8
+	VCVTPH2PS X8, X8
+	VMULSS (DX), X8, X8
+	VCVTSI2SSL R8, X10, X10
+	VMULSS X10, X8, X8
+	VADDSS X8, X11, X11
+	ADDQ $210, BX
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $32, SI
+	DECQ CX
+	JNZ q6rblock
+q6rstore:
+	MOVQ 16(SP), AX
+	VMOVSS X11, (AX)
+	ADDQ $4, AX
+	MOVQ AX, 16(SP)
+	MOVQ 0(SP), AX
+	ADDQ stride+8(FP), AX
+	MOVQ AX, 0(SP)
+	DECQ 8(SP)
+	JNZ q6rrow
+q6rdone:
+	VZEROUPPER
+	RET

@@ -29,3 +29,7 @@ func quantizeQ8_0AVX2(x *float32, nb int, q *int8, d *float32) { panic("gguf: no
 func dotQ4KRowsAVX2(w *byte, stride, rows int, xq *int8, xd *float32, sums *int16, nb int, out *float32) {
 	panic("gguf: no AVX2")
 }
+
+func dotQ6KRowsAVX2(w *byte, stride, rows int, xq *int8, xd *float32, sums *int16, nb int, out *float32) {
+	panic("gguf: no AVX2")
+}
