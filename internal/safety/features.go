@@ -113,7 +113,7 @@ const maxFocus = 4
 // topics are the lexicon classes that carry harm; modifiers change what a
 // topic means (asked for, fiction, discussion...).
 var topics = []lexClass{lxProfanity, lxSexExplicit, lxSexMild, lxMinor, lxGroup, lxSlur, lxDehuman, lxThreat, lxViolence, lxGore, lxSelfHarm, lxWeapon, lxDrug, lxHack, lxFraud, lxInsult, lxMalice, lxDisinfo, lxPrivacy}
-var modifiers = []lexClass{lxRequest, lxFiction, lxDiscuss, lxSafety, lxFirstPerson, lxSelf, lxSecond, lxBenignTarget, lxMalice, lxMinor, lxGroup, lxEvasion, lxOperational, lxManner, lxHowTo}
+var modifiers = []lexClass{lxRequest, lxFiction, lxDiscuss, lxSafety, lxFirstPerson, lxSelf, lxSecond, lxBenignTarget, lxMalice, lxMinor, lxGroup, lxEvasion, lxOperational, lxManner, lxHowTo, lxGame}
 
 const topicMask = 1<<lxSexExplicit | 1<<lxSexMild | 1<<lxMinor | 1<<lxGroup | 1<<lxSlur | 1<<lxDehuman | 1<<lxThreat | 1<<lxViolence | 1<<lxGore | 1<<lxSelfHarm | 1<<lxWeapon | 1<<lxDrug | 1<<lxHack | 1<<lxFraud | 1<<lxInsult | 1<<lxMalice | 1<<lxDisinfo | 1<<lxPrivacy
 
@@ -148,9 +148,11 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 			// A fiction or discussion frame defuses harm unless the
 			// sentence asks for operational detail or how to do
 			// something unambiguously harmful; a manner word ("safely")
-			// defuses only ordinary topics; nothing defuses evading
+			// defuses only ordinary topics; a game context defuses
+			// unless real operational detail is asked; nothing defuses evading
 			// detection or the police.
 			d := sent&(1<<lxSafety) != 0 ||
+				sent&(1<<lxGame) != 0 && sent&(1<<lxOperational) == 0 ||
 				sent&(1<<lxManner) != 0 && sent&(1<<lxStrong) == 0 ||
 				sent&(1<<lxFiction|1<<lxDiscuss) != 0 && sent&(1<<lxOperational) == 0 &&
 					sent&(1<<lxHowTo|1<<lxStrong) != 1<<lxHowTo|1<<lxStrong
