@@ -80,6 +80,7 @@ func TestTricky(t *testing.T) {
 		// before round 2 and never tuned on, so its misses are not logged:
 		// reading them would turn it into a tuning set.
 		{"testdata/tune.tsv", 0.9, 0.1, false},
+		{"testdata/probes.tsv", 0.9, 0.1, false},
 		{"testdata/frozen.tsv", 0.9, 0.12, true},
 	} {
 		t.Run(set.file, func(t *testing.T) {
