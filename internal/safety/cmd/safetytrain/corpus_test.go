@@ -1,0 +1,83 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestShippedCorpus expands the shipped corpus: it parses, every line yields
+// examples, labels are known, and expansion is deterministic.
+func TestShippedCorpus(t *testing.T) {
+	c, err := parseCorpus("../../data/corpus.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := c.examples()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := c.examples()
+	if len(a) != len(b) {
+		t.Fatalf("expansion not deterministic: %d then %d examples", len(a), len(b))
+	}
+	safe := 0
+	for i := range a {
+		if a[i].Text != b[i].Text {
+			t.Fatalf("expansion not deterministic at %d", i)
+		}
+		if strings.ContainsAny(a[i].Text, "{}[]|\t") {
+			t.Errorf("unexpanded syntax in %q", a[i].Text)
+		}
+		if a[i].Unsafe == 0 {
+			safe++
+		}
+	}
+	t.Logf("%d examples, %d safe", len(a), safe)
+	if len(a) < 5000 || safe < len(a)/3 || safe > 2*len(a)/3 {
+		t.Errorf("%d examples with %d safe: corpus lost lines or balance", len(a), safe)
+	}
+}
+
+func TestCorpusSyntax(t *testing.T) {
+	dir := t.TempDir()
+	write := func(body string) string {
+		p := filepath.Join(dir, "c.txt")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	c, err := parseCorpus(write("@act = run | walk\n | swim\n@ask = How do I {X}? | Teach me to {X}.\nsafe\t{ask:act}*6\nviolence\t[Hi.|Hello.] I hate mondays*1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := c.examples()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, e := range ex {
+		texts = append(texts, e.Text)
+	}
+	if len(ex) != 7 || !slices.Contains(texts, "How do I swim?") || !slices.Contains(texts, "Teach me to run.") || ex[6].Labels["violence"] != 1 {
+		t.Fatalf("expanded %q", texts)
+	}
+	for name, body := range map[string]string{
+		"unknown slot":     "safe\t{nope}\n",
+		"unknown category": "weird\thello\n",
+		"no tab":           "safe hello\n",
+		"unbound X":        "safe\t{X}\n",
+		"unclosed":         "@a = x\nsafe\t[a|b\n",
+	} {
+		c, err := parseCorpus(write(body))
+		if err == nil {
+			_, err = c.examples()
+		}
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
