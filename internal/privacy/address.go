@@ -174,6 +174,9 @@ func (g *gazetteer) extendAddress(text string, toks []tok, k, end int) int {
 		if t.num && (phoneLike(text, t.e) || strings.Count(t.w, "-") >= 2) {
 			break // the next line is a phone number, not a postcode
 		}
+		if strings.HasPrefix(gap, ".") && !strings.Contains(gap, "\n") && !unitWords[t.w] && (g.common[strings.ToLower(t.w)] || stopCaps[t.w]) {
+			break // a sentence ended: "Springfield. My SSN is ..."
+		}
 		if strings.Contains(gap, "\n") || strings.Contains(gap, ",") {
 			lines++
 		}

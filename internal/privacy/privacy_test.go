@@ -118,6 +118,7 @@ func TestRecognizers(t *testing.T) {
 		{"hungarian", "808 Kálmán Imre u. 12.\n Apt. 762\n Zalakaros\n Hungary 06554", privacy.StreetAddress, "808 Kálmán Imre u. 12.\n Apt. 762\n Zalakaros\n Hungary 06554"},
 		{"blank line before country", "20789 Allika 46\n Suite 501\n Riisa\n\n Estonia 62488", privacy.StreetAddress, "20789 Allika 46\n Suite 501\n Riisa\n\n Estonia 62488"},
 		{"street compound", "Wohnt in der Hauptstraße 5", privacy.StreetAddress, "Hauptstraße 5"},
+		{"address ends with its sentence", "Ship it to 742 Evergreen Terrace, Springfield. My SSN is on file.", privacy.StreetAddress, "742 Evergreen Terrace, Springfield"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -343,8 +343,10 @@ func secretLike(orig string, n int) string {
 	}
 	body := fmt.Sprintf("EXAMPLE%dSECRET", n+1)
 	want := len(orig) - len(prefix)
+	// Pad with zeros, not X: a run of X reads as "XXX" to a content
+	// screen and would cut an answer that quotes the stand-in.
 	for len(body) < want {
-		body += "X"
+		body += "0"
 	}
 	if want < len(body) && want >= 8 {
 		body = body[:want]

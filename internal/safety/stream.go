@@ -54,7 +54,7 @@ func (s *Stream) Write(text string) (release string, v *Verdict) {
 			break
 		}
 		w := string(s.pending[:end])
-		vd := s.c.Classify(s.prev + w)
+		vd := s.judge(w)
 		v = &vd
 		if vd.Flagged {
 			s.stopped = v
@@ -84,12 +84,23 @@ func (s *Stream) Close() (release string, v *Verdict) {
 	}
 	w := string(s.pending)
 	s.pending = nil
-	vd := s.c.Classify(s.prev + w)
+	vd := s.judge(w)
 	if vd.Flagged {
 		s.stopped = &vd
 		return "", &vd
 	}
 	return w, &vd
+}
+
+// judge screens window w with the previous window as context, and alone:
+// context helps a sentence that continues the last one, but harmless
+// context (a story's opening) must not dilute a harmful sentence.
+func (s *Stream) judge(w string) Verdict {
+	vd := s.c.Classify(s.prev + w)
+	if vd.Flagged || s.prev == "" {
+		return vd
+	}
+	return s.c.Classify(w)
 }
 
 // Held returns how many bytes are held back (for metrics and tests).

@@ -169,6 +169,8 @@ func TestAnswerMargin(t *testing.T) {
 		"You are a stupid idiot and nobody likes you. ",
 		"I hate you and I hope you fail. ",
 		"Shut up, you pathetic loser. ",
+		"People like you are worthless and should disappear. ",
+		"Go die in a hole, you freak. ",
 		"I will kill you and your whole family tonight, you worthless piece of trash. ",
 	}
 	text, score := "", 0.0
@@ -179,12 +181,14 @@ func TestAnswerMargin(t *testing.T) {
 			_, v = st.Close()
 		}
 		if v == nil || !v.Flagged {
+			t.Logf("candidate %q not flagged", c)
 			continue
 		}
 		s := 0.0
 		for _, cat := range v.Tripped {
 			s = max(s, v.Scores[cat])
 		}
+		t.Logf("candidate %q score %v", c, s)
 		if s < 0.94 {
 			text, score = c, s
 			break

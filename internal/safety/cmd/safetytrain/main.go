@@ -33,6 +33,8 @@ func run() error {
 	seeds := flag.String("seeds", "internal/safety/data/seeds.tsv", "our own labelled seed sentences (TSV)")
 	corpusPath := flag.String("corpus", "internal/safety/data/corpus.txt", "our own template corpus (empty: none)")
 	corpusWeight := flag.Float64("corpus-weight", 0.3, "training weight of each corpus example")
+	ordinaryPath := flag.String("ordinary", "internal/safety/data/ordinary.txt", "ordinary narrative text, one safe example a line (empty: none)")
+	ordinaryWeight := flag.Float64("ordinary-weight", 0.5, "training weight of each ordinary example")
 	misses := flag.Bool("misses", false, "print the out-of-fold misses of cross-validation (dev text, for development)")
 	holdout := flag.String("holdout", "", "comma-separated want<TAB>text files: report the trained model on them (never trained on)")
 	weightsIn := flag.String("weights", "", "with -holdout: report this weights file instead of training (e.g. the shipped one)")
@@ -58,6 +60,13 @@ func run() error {
 		for i := range own {
 			own[i].Weight = *corpusWeight
 		}
+	}
+	if *ordinaryPath != "" {
+		o, err := loadOrdinary(*ordinaryPath, *ordinaryWeight)
+		if err != nil {
+			return err
+		}
+		own = append(own, o...)
 	}
 	if *dump {
 		for _, e := range own {
@@ -367,4 +376,22 @@ func auc(pos, neg []float64) float64 {
 		}
 	}
 	return w / float64(len(pos)*len(neg))
+}
+
+// loadOrdinary reads one safe example a line ('#' lines are comments).
+func loadOrdinary(path string, weight float64) ([]safety.Example, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var ex []safety.Example
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		ex = append(ex, safety.Example{Text: line, Labels: map[string]int{}, Unsafe: 0,
+			Source: "ordinary", Group: fmt.Sprintf("ordinary:%d", len(ex)), Weight: weight})
+	}
+	return ex, nil
 }
