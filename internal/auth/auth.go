@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/peerllm/peerllm/internal/store"
@@ -62,14 +63,29 @@ type Key struct {
 // Keys is the API key store.
 type Keys struct {
 	db *store.DB
+
+	// cache holds recently verified keys by hash, so the hot path of every
+	// request does not query the database. An entry lives verifyTTL: a key
+	// revoked through this process is dropped at once, one revoked through
+	// another orchestrator replica stops working within verifyTTL.
+	mu    sync.Mutex
+	cache map[string]cachedKey
 }
+
+type cachedKey struct {
+	key     Key
+	expires time.Time
+}
+
+// verifyTTL bounds how long a verified key is trusted without a lookup.
+const verifyTTL = 5 * time.Second
 
 // Open migrates the auth tables and returns the key store.
 func Open(ctx context.Context, db *store.DB) (*Keys, error) {
 	if err := db.Migrate(ctx, "auth", migrations); err != nil {
 		return nil, err
 	}
-	return &Keys{db: db}, nil
+	return &Keys{db: db, cache: map[string]cachedKey{}}, nil
 }
 
 // Hash returns the hex SHA-256 of a secret. A fast hash is enough because
@@ -128,7 +144,15 @@ func (k *Keys) Verify(ctx context.Context, secret string) (Key, error) {
 	if secret == "" {
 		return Key{}, ErrInvalidKey
 	}
-	row := k.db.QueryRowContext(ctx, k.db.Rebind(`SELECT id, name, account, hint, created_at, revoked_at FROM auth_keys WHERE hash = ?`), Hash(secret))
+	h := Hash(secret)
+	now := time.Now()
+	k.mu.Lock()
+	c, ok := k.cache[h]
+	k.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.key, nil
+	}
+	row := k.db.QueryRowContext(ctx, k.db.Rebind(`SELECT id, name, account, hint, created_at, revoked_at FROM auth_keys WHERE hash = ?`), h)
 	key, err := scanKey(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Key{}, ErrInvalidKey
@@ -139,7 +163,24 @@ func (k *Keys) Verify(ctx context.Context, secret string) (Key, error) {
 	if key.RevokedAt != nil {
 		return Key{}, ErrInvalidKey
 	}
+	k.mu.Lock()
+	if len(k.cache) > 100_000 {
+		clear(k.cache) // bounded: many keys in a burst just cost lookups
+	}
+	k.cache[h] = cachedKey{key: key, expires: now.Add(verifyTTL)}
+	k.mu.Unlock()
 	return key, nil
+}
+
+// forget drops key id from the verification cache.
+func (k *Keys) forget(id string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for h, c := range k.cache {
+		if c.key.ID == id {
+			delete(k.cache, h)
+		}
+	}
 }
 
 // List returns every key, newest first, revoked ones included.
@@ -162,6 +203,7 @@ func (k *Keys) List(ctx context.Context) ([]Key, error) {
 
 // Revoke marks key id revoked; requests with it get 401 from then on.
 func (k *Keys) Revoke(ctx context.Context, id string) error {
+	defer k.forget(id)
 	res, err := k.db.ExecContext(ctx, k.db.Rebind(`UPDATE auth_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`), time.Now().Unix(), id)
 	if err != nil {
 		return fmt.Errorf("revoke key: %w", err)
