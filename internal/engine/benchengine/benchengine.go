@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/peerllm/peerllm/internal/engine"
+	"github.com/peerllm/peerllm/internal/engine/stopseq"
 )
 
 // Token ids, laid out like a Llama SentencePiece vocabulary: special tokens,
@@ -235,7 +236,7 @@ func (e *Engine) Generate(ctx context.Context, req engine.Request, emit func(eng
 	}
 	res.Usage.PromptTokens = prompt
 	key := requestKey(req)
-	stop := newStopper(req.Stop, Decode(req.Continue))
+	stop := stopseq.New(req.Stop, Decode(req.Continue))
 	res.Usage.PromptEval = time.Since(start)
 	genStart := time.Now()
 	// res is a named result, so this sets Generation on every return.
@@ -274,7 +275,7 @@ func (e *Engine) Generate(ctx context.Context, req engine.Request, emit func(eng
 		}
 		tok := e.token(key, i)
 		tok.Elapsed = time.Since(t0)
-		n, stopped, err := stop.add(tok, emit)
+		n, stopped, err := stop.Add(tok, emit)
 		e.produced.Add(int64(n))
 		res.Usage.CompletionTokens += n
 		if err != nil {
@@ -285,115 +286,13 @@ func (e *Engine) Generate(ctx context.Context, req engine.Request, emit func(eng
 			return res, nil
 		}
 	}
-	n, err := stop.flush(emit)
+	n, err := stop.Flush(emit)
 	e.produced.Add(int64(n))
 	res.Usage.CompletionTokens += n
 	if err != nil {
 		return res, err
 	}
 	return res, nil
-}
-
-// stopper holds back tokens whose text might begin a stop sequence and
-// cuts the output exactly where one starts (truncating the text of the
-// token it starts in), the semantics every engine in this project shares.
-// The decoded Continue text takes part in matching but is never emitted.
-type stopper struct {
-	stops   []string
-	buf     string // continuation tail, then the pending tokens' text
-	tail    int    // bytes of buf that are continuation text
-	pending []engine.Token
-}
-
-func newStopper(stops []string, cont string) *stopper {
-	s := &stopper{}
-	for _, x := range stops {
-		if x != "" {
-			s.stops = append(s.stops, x)
-		}
-	}
-	if len(s.stops) > 0 {
-		h := s.hold(cont)
-		s.buf, s.tail = cont[len(cont)-h:], h
-	}
-	return s
-}
-
-// hold is the length of the longest suffix of text that is a proper prefix
-// of a stop sequence.
-func (s *stopper) hold(text string) int {
-	best := 0
-	for _, x := range s.stops {
-		for n := min(len(x)-1, len(text)); n > best; n-- {
-			if strings.HasSuffix(text, x[:n]) {
-				best = n
-				break
-			}
-		}
-	}
-	return best
-}
-
-// add takes the next token and emits what is safe to emit; it returns how
-// many tokens it emitted and whether a stop sequence completed.
-func (s *stopper) add(t engine.Token, emit func(engine.Token) error) (int, bool, error) {
-	if len(s.stops) == 0 {
-		return 1, false, emit(t)
-	}
-	s.pending = append(s.pending, t)
-	s.buf += t.Text
-	cut := -1
-	for _, x := range s.stops {
-		if i := strings.Index(s.buf, x); i >= 0 && (cut < 0 || i < cut) {
-			cut = i
-		}
-	}
-	if cut >= 0 {
-		n, err := s.release(cut, true, emit)
-		return n, true, err
-	}
-	n, err := s.release(len(s.buf)-s.hold(s.buf), false, emit)
-	return n, false, err
-}
-
-// release emits the pending tokens whose text lies within the first upto
-// bytes of buf; with truncate, the token straddling upto is emitted cut.
-func (s *stopper) release(upto int, truncate bool, emit func(engine.Token) error) (int, error) {
-	pos, n := s.tail, 0
-	if upto < s.tail {
-		s.buf, s.tail = s.buf[upto:], s.tail-upto
-		return 0, nil
-	}
-	for len(s.pending) > 0 {
-		p := s.pending[0]
-		if pos+len(p.Text) > upto {
-			if !truncate || pos >= upto {
-				break
-			}
-			p.Text = p.Text[:upto-pos]
-		}
-		if err := emit(p); err != nil {
-			return n, err
-		}
-		n++
-		pos += len(s.pending[0].Text)
-		s.pending = s.pending[1:]
-	}
-	s.buf, s.tail = s.buf[min(pos, len(s.buf)):], 0
-	return n, nil
-}
-
-// flush emits the tokens still held when generation ends without a stop.
-func (s *stopper) flush(emit func(engine.Token) error) (int, error) {
-	n := 0
-	for _, p := range s.pending {
-		if err := emit(p); err != nil {
-			return n, err
-		}
-		n++
-	}
-	s.pending = nil
-	return n, nil
 }
 
 // Kind names the engine kind a host advertises for this engine: "bench".
