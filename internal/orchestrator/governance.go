@@ -517,7 +517,18 @@ func (g *gov) Seats(ctx context.Context, region string) (any, error) {
 	return map[string]any{"regions": regions, "seats": seats}, nil
 }
 
+// federationFresh is how old a readiness computation may be when an operator
+// reads it; older ones are recomputed (a few SQL aggregates), so a region
+// whose hosts joined since the daily run shows up at once.
+const federationFresh = time.Minute
+
 func (g *gov) Federation(ctx context.Context) (any, error) {
+	g.mu.Lock()
+	stale := time.Since(g.fedAt) > federationFresh
+	g.mu.Unlock()
+	if stale {
+		g.computeFederation(ctx)
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	r := g.federation

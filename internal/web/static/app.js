@@ -11,7 +11,9 @@ const fmt = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
 let currency = "USD";
 
 function money(micros) {
-  return (micros / 1e6).toLocaleString("en-US", { style: "currency", currency, maximumFractionDigits: 4 });
+  // Six decimals: single requests cost micro-units, and $0.00 would hide them.
+  const digits = Math.abs(micros) >= 10000 ? 2 : 6;
+  return (micros / 1e6).toLocaleString("en-US", { style: "currency", currency, maximumFractionDigits: digits });
 }
 
 function el(tag, text, cls) {
