@@ -297,6 +297,8 @@ func TestBadInput(t *testing.T) {
 		{name: "bad redundancy", path: "/v1/chat/completions", body: chat(`,"redundancy":"triple"`), status: 400, param: "redundancy"},
 		{name: "body too large", path: "/v1/completions", body: `{"model":"tiny","prompt":"` + strings.Repeat("a", 5000) + `"}`, status: 413},
 		{name: "invalid utf-8", path: "/v1/completions", body: "{\"model\":\"tiny\",\"prompt\":\"\xff\xfe\"}", status: 400, code: "invalid_encoding"},
+		{name: "empty prompt", path: "/v1/completions", body: `{"model":"tiny","prompt":""}`, status: 400, param: "prompt"},
+		{name: "empty prompt in array", path: "/v1/completions", body: `{"model":"tiny","prompt":[""]}`, status: 400, param: "prompt"},
 		{name: "prompt wrong type", path: "/v1/completions", body: `{"model":"tiny","prompt":{"a":1}}`, status: 400, param: "prompt"},
 		{name: "context length", path: "/v1/completions", body: `{"model":"tiny","prompt":"long"}`, status: 400, code: "context_length_exceeded", param: "prompt", backendErr: httpapi.ErrContextLength},
 		{name: "no host", path: "/v1/completions", body: `{"model":"tiny","prompt":"x","stream":true}`, status: 503, code: "no_host_available", backendErr: httpapi.ErrNoHost},

@@ -295,12 +295,18 @@ func parseMessages(raw json.RawMessage) ([]engine.Message, *Error) {
 func parsePrompt(raw json.RawMessage) (string, *Error) {
 	var s string
 	if err := json.Unmarshal(raw, &s); err == nil {
+		if s == "" {
+			return "", badParam("prompt", "'prompt' must not be empty.")
+		}
 		return s, nil
 	}
 	var list []string
 	if err := json.Unmarshal(raw, &list); err == nil {
 		if len(list) != 1 {
 			return "", badParam("prompt", "'prompt' must be a string or an array holding exactly one string.")
+		}
+		if list[0] == "" {
+			return "", badParam("prompt", "'prompt' must not be empty.")
 		}
 		return list[0], nil
 	}
