@@ -494,3 +494,42 @@ func TestStreamingChoices(t *testing.T) {
 		t.Fatalf("seeds %v, want 3 different", seen)
 	}
 }
+
+func TestWrongMethodAndUnknownRoute(t *testing.T) {
+	e := newEnv(t)
+	cases := []struct {
+		name, method, path string
+		status             int
+		code, allow        string
+	}{
+		{"GET on chat", "GET", "/v1/chat/completions", 405, "method_not_allowed", "POST"},
+		{"DELETE on completions", "DELETE", "/v1/completions", 405, "method_not_allowed", "POST"},
+		{"POST on models", "POST", "/v1/models", 405, "method_not_allowed", "GET"},
+		{"POST on healthz", "POST", "/healthz", 405, "method_not_allowed", "GET"},
+		{"PUT on admin keys", "PUT", "/admin/v1/keys", 405, "method_not_allowed", "GET, POST"},
+		{"GET on a key id", "GET", "/admin/v1/keys/key_x", 405, "method_not_allowed", "DELETE"},
+		{"unknown route", "GET", "/v1/embeddings", 404, "not_found", ""},
+		{"unknown root", "POST", "/nope", 404, "not_found", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest(c.method, e.srv.URL+c.path, strings.NewReader("{}"))
+			req.Header.Set("Authorization", "Bearer "+e.key)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != c.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, c.status)
+			}
+			if got := resp.Header.Get("Allow"); got != c.allow {
+				t.Fatalf("Allow %q, want %q", got, c.allow)
+			}
+			v := decode[apiErr](t, resp)
+			if v.Error.Code != c.code || v.Error.Message == "" || v.Error.Type != "invalid_request_error" {
+				t.Fatalf("error object %+v", v.Error)
+			}
+		})
+	}
+}
