@@ -47,6 +47,22 @@ func generate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *model == "" {
 		return usagef("--model is required")
 	}
+	switch {
+	case *maxTokens < 0:
+		return usagef("--max-tokens must not be negative")
+	case !(*temp >= 0):
+		return usagef("--temperature must not be negative")
+	case !(*topP >= 0 && *topP <= 1):
+		return usagef("--top-p must be between 0 and 1")
+	case *topK < 0:
+		return usagef("--top-k must not be negative")
+	case !(*minP >= 0 && *minP <= 1):
+		return usagef("--min-p must be between 0 and 1")
+	case !(*repeat >= 0):
+		return usagef("--repeat-penalty must not be negative")
+	case *threads < 0, *ctxLen < 0:
+		return usagef("--threads and --context must not be negative")
+	}
 	seedSet := false
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "seed" {

@@ -72,6 +72,14 @@ func TestGenerateErrors(t *testing.T) {
 		{"no model", []string{"--prompt", "x"}, true, "--model is required"},
 		{"missing model", []string{"--model", filepath.Join(t.TempDir(), "nope.gguf"), "--models-dir", t.TempDir()}, false, "not"},
 		{"bad flag", []string{"--model", "x", "--bogus"}, true, "bogus"},
+		{"negative max tokens", []string{"--model", "x", "--max-tokens", "-1"}, true, "--max-tokens"},
+		{"negative temperature", []string{"--model", "x", "--temperature", "-1"}, true, "--temperature"},
+		{"NaN temperature", []string{"--model", "x", "--temperature", "NaN"}, true, "--temperature"},
+		{"top-p above 1", []string{"--model", "x", "--top-p", "5"}, true, "--top-p"},
+		{"negative top-k", []string{"--model", "x", "--top-k", "-2"}, true, "--top-k"},
+		{"min-p above 1", []string{"--model", "x", "--min-p", "2"}, true, "--min-p"},
+		{"negative repeat penalty", []string{"--model", "x", "--repeat-penalty", "-1"}, true, "--repeat-penalty"},
+		{"negative threads", []string{"--model", "x", "--threads", "-1"}, true, "--threads"},
 		{"wrong tokenizer", []string{"--model", filepath.Join(dir, "stories260K.bin"), "--tokenizer", filepath.Join(dir, "stories260K.gguf")}, false, "tokenizer"},
 	}
 	for _, tc := range tests {
@@ -87,6 +95,9 @@ func TestGenerateErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+			if tc.usage && stdout.Len() > 0 {
+				t.Errorf("a usage error printed %q on stdout", stdout.String())
 			}
 		})
 	}
