@@ -193,6 +193,12 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 		if sent&(1<<lxMinor) != 0 && sent&(1<<lxSexMild) != 0 && sent&(1<<lxRequest) != 0 && sent&(1<<lxSafety) == 0 {
 			focus = true
 		}
+		// An insult or a threat aimed at "you" (round 4) is judged on its
+		// own too: a harmless sentence beside it must not dilute it.
+		if sent&(1<<lxSecond) != 0 && sent&(1<<lxSafety|1<<lxFiction|1<<lxDiscuss|1<<lxGame) == 0 &&
+			sent&(1<<lxInsult) != 0 {
+			focus = true
+		}
 		if focus && rs.nfocus < maxFocus {
 			rs.focus[rs.nfocus] = [2]int32{int32(sentStart), int32(sentEnd)}
 			rs.nfocus++
