@@ -156,6 +156,11 @@ type StrikePolicy struct {
 	SuspendFor    time.Duration // default 24h
 	BanWindow     time.Duration // default 30 days
 	BanAt         int           // strikes within BanWindow that ban; default 3
+	// VerifyStrikeAt is how many divergences against consensus (a third
+	// host sided with the other one) within VerifyWindow give a strike
+	// "verification:diverged"; default 3.
+	VerifyStrikeAt int
+	VerifyWindow   time.Duration // default 24h
 }
 
 func (p StrikePolicy) withDefaults() StrikePolicy {
@@ -170,6 +175,12 @@ func (p StrikePolicy) withDefaults() StrikePolicy {
 	}
 	if p.BanAt <= 1 {
 		p.BanAt = 3
+	}
+	if p.VerifyStrikeAt <= 0 {
+		p.VerifyStrikeAt = 3
+	}
+	if p.VerifyWindow <= 0 {
+		p.VerifyWindow = 24 * time.Hour
 	}
 	return p
 }
@@ -231,6 +242,14 @@ var migrations = []store.Migration{
 		created_at BIGINT NOT NULL)`},
 	{SQL: `CREATE INDEX host_strikes_host ON host_strikes (host_id, created_at)`},
 	{SQL: `ALTER TABLE hosts ADD COLUMN fallback INTEGER NOT NULL DEFAULT 0`},
+	// Divergences against consensus (verify.go): a reason category and a
+	// time, never content; struck marks those already turned into a strike.
+	{SQL: `CREATE TABLE host_verdicts (
+		host_id TEXT NOT NULL,
+		reason TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		struck INTEGER NOT NULL DEFAULT 0)`},
+	{SQL: `CREATE INDEX host_verdicts_host ON host_verdicts (host_id, created_at)`},
 }
 
 // Open runs the registry's migrations on db and loads the credentials cache.
@@ -330,6 +349,9 @@ func (r *Registry) RemoveHost(ctx context.Context, id string) error {
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotFound
+		}
+		if _, err = tx.ExecContext(ctx, r.db.Rebind(`DELETE FROM host_verdicts WHERE host_id = ?`), id); err != nil {
+			return err
 		}
 		_, err = tx.ExecContext(ctx, r.db.Rebind(`DELETE FROM host_strikes WHERE host_id = ?`), id)
 		return err

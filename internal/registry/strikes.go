@@ -98,7 +98,8 @@ func (r *Registry) Strikes(ctx context.Context, hostID string) ([]Strike, error)
 	return out, rows.Err()
 }
 
-// ClearStrikes deletes hostID's strikes and lifts its suspension or ban: an
+// ClearStrikes deletes hostID's strikes (and its divergences against
+// consensus) and lifts its suspension or ban: an
 // operator's decision after review.
 func (r *Registry) ClearStrikes(ctx context.Context, hostID string) error {
 	err := r.db.InTx(ctx, func(tx *sql.Tx) error {
@@ -108,6 +109,9 @@ func (r *Registry) ClearStrikes(ctx context.Context, hostID string) error {
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotFound
+		}
+		if _, err = tx.ExecContext(ctx, r.db.Rebind(`DELETE FROM host_verdicts WHERE host_id = ?`), hostID); err != nil {
+			return err
 		}
 		_, err = tx.ExecContext(ctx, r.db.Rebind(`DELETE FROM host_strikes WHERE host_id = ?`), hostID)
 		return err
