@@ -6,6 +6,9 @@ import (
 
 // runEval dispatches "eval safety" and "eval privacy".
 func runEval(ctx context.Context, args []string) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		return printHelp("usage: peerllm eval safety|privacy --data FILE")
+	}
 	if len(args) == 0 {
 		return usagef("usage: peerllm eval safety|privacy --data FILE")
 	}

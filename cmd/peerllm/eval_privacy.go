@@ -36,6 +36,9 @@ func evalPrivacy(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
 	if *plain != "" {
 		return evalPlain(*plain, th.m, *asJSON, stdout)
 	}

@@ -21,6 +21,9 @@ func runEvalSafety(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
 	if len(data) == 0 {
 		return usagef("usage: peerllm eval safety --data FILE [--data FILE...] [--policy FILE]")
 	}

@@ -101,9 +101,14 @@ func newFlags(name string) *flag.FlagSet {
 
 // parseFlags parses args into fs and turns a flag error into a usageError.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	// Parse itself calls Usage on -h; silence it so a custom Usage that
+	// writes to os.Stderr directly does not print twice.
+	usage := fs.Usage
+	fs.Usage = func() {}
 	fs.SetOutput(discard{})
 	err := fs.Parse(args)
 	fs.SetOutput(os.Stderr)
+	fs.Usage = usage
 	if errors.Is(err, flag.ErrHelp) {
 		fs.Usage()
 		return err
@@ -114,11 +119,27 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// isHelp reports whether arg asks for help, for subcommands that dispatch on
+// a word before their flags (safety check, privacy scan, eval safety).
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "help"
+}
+
+// printHelp prints a subcommand's usage line and returns flag.ErrHelp, which
+// main turns into exit status 0.
+func printHelp(line string) error {
+	fmt.Fprintln(os.Stderr, line)
+	return flag.ErrHelp
+}
+
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 func runVersion(ctx context.Context, args []string) error {
+	if len(args) > 0 {
+		return usagef("version takes no arguments")
+	}
 	fmt.Println("peerllm", version)
 	return nil
 }

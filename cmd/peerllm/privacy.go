@@ -15,6 +15,9 @@ import (
 
 // runPrivacy dispatches "privacy scan".
 func runPrivacy(ctx context.Context, args []string) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		return printHelp("usage: peerllm privacy scan --jsonl [--mode surrogates|placeholders] [--min-score TYPE=SCORE]")
+	}
 	if len(args) == 0 || args[0] != "scan" {
 		return usagef("usage: peerllm privacy scan --jsonl [--mode surrogates|placeholders] [--min-score TYPE=SCORE]")
 	}
@@ -65,6 +68,9 @@ func runPrivacyScan(ctx context.Context, args []string, in io.Reader, out io.Wri
 	}
 	if !*jsonl {
 		return usagef("--jsonl is required")
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	m, err := privacy.ParseMode(*mode)
 	if err != nil {

@@ -20,6 +20,9 @@ import (
 // run with an error naming the line (exit 1); every line before it has been
 // answered and flushed, so output never loses its alignment with input.
 func runSafety(ctx context.Context, args []string) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		return printHelp("usage: peerllm safety check --jsonl [--policy FILE]")
+	}
 	if len(args) == 0 || args[0] != "check" {
 		return usagef("usage: peerllm safety check --jsonl [--policy FILE]")
 	}
@@ -34,6 +37,9 @@ func runSafety(ctx context.Context, args []string) error {
 	}
 	if !*jsonl {
 		return usagef("safety check needs --jsonl")
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	c, err := loadClassifier(*policy)
 	if err != nil {
