@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -54,14 +56,33 @@ func runAdmin(ctx context.Context, args []string) error {
 	if len(rest) == 1 && (rest[0] == "payouts" || rest[0] == "seats" || rest[0] == "federation" || rest[0] == "overview") {
 		rest = append(rest, "") // payouts takes flags only
 	}
-	if len(rest) < 2 {
+	if len(rest) > 1 && (rest[1] == "-h" || rest[1] == "-help" || rest[1] == "--help") {
+		fs.Usage()
+		return flag.ErrHelp
+	}
+	if len(rest) == 0 {
 		return usagef("need a command, e.g. 'keys list' (peerllm admin -h)")
+	}
+	if len(rest) < 2 {
+		return usagef("unknown admin command %q (peerllm admin -h)", rest[0])
+	}
+	if u, err := url.Parse(*server); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usagef("--server must be an http:// or https:// URL, got %q", *server)
 	}
 	if *token == "" {
 		return usagef("no admin token: pass --admin-token or set PEERLLM_ADMIN_TOKEN")
 	}
 	c := &adminClient{base: strings.TrimRight(*server, "/"), token: *token, json: *asJSON}
 	group, verb, rest := rest[0], rest[1], rest[2:]
+	switch cmd := group + " " + verb; {
+	case group == "overview" && verb != "":
+		return usagef("overview takes no arguments")
+	case len(rest) > 0 && (cmd == "keys list" || cmd == "hosts list" || cmd == "ledger check" ||
+		cmd == "ledger summary" || cmd == "accounts list"):
+		return usagef("%s takes no arguments", cmd)
+	case cmd == "strikes list" && len(rest) > 1:
+		return usagef("strikes list takes at most one host id")
+	}
 	switch group + " " + verb {
 	case "keys create":
 		fs := newFlags("admin keys create")

@@ -33,6 +33,9 @@ func runAdminGov(ctx context.Context, c *adminClient, group, verb string, rest [
 		if err := parseFlags(fs, args); err != nil {
 			return true, err
 		}
+		if fs.NArg() > 0 {
+			return true, usagef("unexpected argument %q", fs.Arg(0))
+		}
 		return true, adminSeats(ctx, c, *region)
 	case "federation":
 		if verb != "" {

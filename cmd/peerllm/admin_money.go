@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/peerllm/peerllm/internal/ledger"
 )
 
 // adminMoneyUsage lists the money commands of `peerllm admin`.
@@ -207,6 +209,9 @@ func adminPayouts(ctx context.Context, c *adminClient, args []string) error {
 	}
 	if *asCSV && *asJSON {
 		return usagef("--csv and --json exclude each other")
+	}
+	if err := ledger.ValidPeriod(*period); err != nil {
+		return usagef("--period must be a month as YYYY-MM, e.g. 2026-11, got %q", *period)
 	}
 	path := "/admin/v1/payouts?period=" + url.QueryEscape(*period)
 	if *asCSV {
