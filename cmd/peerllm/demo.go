@@ -44,6 +44,18 @@ func runDemo(ctx context.Context, args []string) error {
 	if *hosts < 1 || *hosts > 32 {
 		return usagef("--hosts must be between 1 and 32")
 	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if *capacity < 1 {
+		return usagef("--capacity must be at least 1")
+	}
+	if !(*throttle >= 0) {
+		return usagef("--throttle must not be negative")
+	}
+	if *engineName != "builtin" && *engineName != "bench" {
+		return usagef("--engine must be builtin or bench")
+	}
 	if *apiKey != "" && len(*apiKey) < 32 {
 		return usagef("--api-key must be at least 32 characters")
 	}
