@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/peerllm/peerllm/internal/auth"
@@ -120,10 +122,26 @@ func (a *Admin) guard(s *Server, f func(w http.ResponseWriter, r *http.Request) 
 func decodeAdmin(r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return badRequest("", "Invalid JSON body: %s.", err.Error())
+	err := dec.Decode(v)
+	var te *json.UnmarshalTypeError
+	var tooBig *http.MaxBytesError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, io.EOF):
+		return badRequest("", "The request body is empty; send a JSON object.")
+	case errors.As(err, &tooBig):
+		return &Error{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: "request_too_large", Message: "The request body is larger than the server accepts."}
+	case errors.As(err, &te) && te.Field == "":
+		return badRequest("", "The request body must be a JSON object.")
+	case errors.As(err, &te):
+		return badParam(te.Field, "Invalid type for '%s': expected %s.", te.Field, jsonKind(te.Type.String()))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		// encoding/json has no typed error for DisallowUnknownFields.
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return badParam(field, "Unknown parameter '%s'.", field)
 	}
-	return nil
+	return badRequest("", "The request body is not valid JSON.")
 }
 
 func (a *Admin) createKey(w http.ResponseWriter, r *http.Request) error {

@@ -533,3 +533,43 @@ func TestWrongMethodAndUnknownRoute(t *testing.T) {
 		})
 	}
 }
+
+func TestAdminBadBody(t *testing.T) {
+	e := newEnv(t)
+	cases := []struct {
+		name, body string
+		status     int
+		param      string
+	}{
+		{"malformed", `{bad`, 400, ""},
+		{"empty", ``, 400, ""},
+		{"not an object", `[]`, 400, ""},
+		{"wrong type", `{"name":5}`, 400, "name"},
+		{"unknown field", `{"name":"x","bogus":1}`, 400, "bogus"},
+		{"too large", `{"name":"` + strings.Repeat("a", 70<<10) + `"}`, 413, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", e.srv.URL+"/admin/v1/keys", strings.NewReader(c.body))
+			req.Header.Set("Authorization", "Bearer "+e.admin)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != c.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, c.status)
+			}
+			v := decode[apiErr](t, resp)
+			if v.Error.Message == "" || v.Error.Type != "invalid_request_error" {
+				t.Fatalf("error object %+v", v.Error)
+			}
+			if strings.Contains(v.Error.Message, "json:") || strings.Contains(v.Error.Message, "Go ") {
+				t.Fatalf("message leaks decoder internals: %q", v.Error.Message)
+			}
+			if c.param != "" && v.Error.Param != c.param {
+				t.Fatalf("param %v, want %s", v.Error.Param, c.param)
+			}
+		})
+	}
+}
