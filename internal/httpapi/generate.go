@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -98,6 +99,12 @@ func (s *Server) handleGenerate(endpoint string) http.Handler {
 		}
 		if m.ContextLength > 0 && p.inputBytes() > m.ContextLength*maxBytesPerToken {
 			fail(ErrContextLength)
+			return
+		}
+		if m.ContextLength > 0 && p.maxTokens >= m.ContextLength {
+			// The dispatcher would refuse it too, but blaming the prompt.
+			fail(&Error{Status: http.StatusBadRequest, Type: "invalid_request_error", Param: p.maxParam, Code: "context_length_exceeded",
+				Message: fmt.Sprintf("'%s' is %d, but the largest context window serving this model is %d tokens, prompt included.", p.maxParam, p.maxTokens, m.ContextLength)})
 			return
 		}
 		key := apiKey(ctx)

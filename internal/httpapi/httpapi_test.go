@@ -291,6 +291,8 @@ func TestBadInput(t *testing.T) {
 		{name: "top_p out of range", path: "/v1/chat/completions", body: chat(`,"top_p":1.5`), status: 400, param: "top_p"},
 		{name: "max_tokens zero", path: "/v1/chat/completions", body: chat(`,"max_tokens":0`), status: 400, param: "max_tokens"},
 		{name: "max_completion_tokens negative", path: "/v1/chat/completions", body: chat(`,"max_completion_tokens":-5`), status: 400, param: "max_completion_tokens"},
+		{name: "max_tokens over the context", path: "/v1/chat/completions", body: chat(`,"max_tokens":512`), status: 400, code: "context_length_exceeded", param: "max_tokens"},
+		{name: "max_completion_tokens over the context", path: "/v1/completions", body: `{"model":"tiny","prompt":"x","max_completion_tokens":4096}`, status: 400, code: "context_length_exceeded", param: "max_completion_tokens"},
 		{name: "too many stops", path: "/v1/chat/completions", body: chat(`,"stop":["a","b","c","d","e"]`), status: 400, param: "stop"},
 		{name: "stop wrong type", path: "/v1/chat/completions", body: chat(`,"stop":5`), status: 400, param: "stop"},
 		{name: "stream_options without stream", path: "/v1/chat/completions", body: chat(`,"stream_options":{"include_usage":true}`), status: 400, param: "stream_options"},

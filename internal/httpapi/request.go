@@ -60,6 +60,7 @@ type parsed struct {
 	messages     []engine.Message
 	n            int
 	maxTokens    int
+	maxParam     string // max_tokens or max_completion_tokens
 	stop         []string
 	sampling     engine.Sampling
 	seeded       bool
@@ -152,7 +153,7 @@ func parseRequest(body []byte, endpoint string) (*parsed, *Error) {
 		if *maxTok < 1 || *maxTok > maxMaxTokens {
 			return nil, badParam(param, "'%s' must be between 1 and %d.", param, maxMaxTokens)
 		}
-		p.maxTokens = *maxTok
+		p.maxTokens, p.maxParam = *maxTok, param
 	}
 	if wr.Temperature != nil {
 		if *wr.Temperature < 0 || *wr.Temperature > 2 {
