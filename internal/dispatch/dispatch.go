@@ -171,6 +171,12 @@ type Dispatcher struct {
 	pending map[string]*registry.FiguresUpdate
 	known   map[string]bool // models seen since start
 	rng     *rand.Rand
+
+	// verifyCtx ends when Run stops; verifies counts the verification
+	// tasks running (verify.go), which Run waits for.
+	verifyCtx  context.Context
+	stopVerify context.CancelFunc
+	verifies   sync.WaitGroup
 }
 
 // liveHost is what the dispatcher knows about a host that said Hello. Guarded
@@ -207,6 +213,7 @@ func New(cfg Config, nc *nats.Conn, reg *registry.Registry, log *slog.Logger, me
 		hosts: map[string]*liveHost{}, tasks: map[string]*attempt{},
 		pending: map[string]*registry.FiguresUpdate{}, known: map[string]bool{},
 		rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
+	d.verifyCtx, d.stopVerify = context.WithCancel(context.Background())
 	if d.m, err = newMetrics(metrics, d.liveHostCount); err != nil {
 		return nil, err
 	}
@@ -249,6 +256,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				s.Unsubscribe()
 			}
 			subs = nil
+			d.mu.Lock()
+			d.stopVerify() // under d.mu: no verification starts after this
+			d.mu.Unlock()
+			d.verifies.Wait()
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			d.persist(fctx)
 			cancel()

@@ -377,8 +377,14 @@ func TestBackupFromAnotherOwner(t *testing.T) {
 }
 
 // liar is a host that fakes work: a real bench engine whose token ids are
-// altered from index 10 on (a labelled double of a dishonest host).
-type liar struct{ engine.Engine }
+// altered from index 10 on (a labelled double of a dishonest host). With a
+// gate, it sends an altered token only once the consumer has received that
+// position from another host, so the consumer's stream stays honest and the
+// lie is still compared (a cheater that is slower than its peers).
+type liar struct {
+	engine.Engine
+	gate *gate
+}
 
 // Kind claims the honest build's engine kind, as a cheater would.
 func (liar) Kind() string { return "bench" }
@@ -386,6 +392,9 @@ func (liar) Kind() string { return "bench" }
 func (l liar) Generate(ctx context.Context, req engine.Request, emit func(engine.Token) error) (engine.Result, error) {
 	return l.Engine.Generate(ctx, req, func(tok engine.Token) error {
 		if tok.Index >= 10 {
+			if err := l.gate.wait(ctx, tok.Index+1); err != nil {
+				return err
+			}
 			tok.ID += 1
 		}
 		return emit(tok)
@@ -396,7 +405,7 @@ func TestDivergenceIsCounted(t *testing.T) {
 	c := newCluster(t, testConfig())
 	opts := benchengine.Options{Delay: time.Millisecond, Model: model}
 	honest := c.addHost("honest", "alice", bench(opts))
-	fake := c.addHost("fake", "mallory", map[string]engine.Engine{model: liar{benchengine.New(opts)}})
+	fake := c.addHost("fake", "mallory", map[string]engine.Engine{model: liar{Engine: benchengine.New(opts)}})
 	r := run(t, context.Background(), c.d, dispatch.Request{Model: model, Engine: greedy("verify", 40), Mode: dispatch.ModeParallel}, nil)
 	if r.err != nil {
 		t.Fatal(r.err)
@@ -409,6 +418,15 @@ func TestDivergenceIsCounted(t *testing.T) {
 	})
 	if st, _ := c.reg.Strikes(ctx, fake.id); len(st) != 0 {
 		t.Fatalf("a divergence must not strike: %+v", st)
+	}
+	// Two voices: no third host to settle it, nobody is blamed.
+	if n := verifications(t, c, dispatch.VerifyNoThirdHost); n < 1 {
+		t.Fatalf("verifications{no_third_host} = %v, want >= 1", n)
+	}
+	for _, id := range []string{honest.id, fake.id} {
+		if st, _ := c.reg.Strikes(ctx, id); len(st) != 0 {
+			t.Fatalf("host %s struck with two voices: %+v", id, st)
+		}
 	}
 }
 

@@ -65,9 +65,10 @@ var (
 // event is a chunk or a failure for one attempt, queued for the request's
 // goroutine.
 type event struct {
-	a     *attempt
-	chunk *fabric.Chunk
-	err   error
+	a       *attempt
+	chunk   *fabric.Chunk
+	err     error
+	verdict *verdict // a verification's outcome (a is nil)
 }
 
 // queue hands events from NATS callbacks and the health loop to a request's
@@ -536,6 +537,10 @@ func (g *gen) lastBackup(win *attempt) string {
 }
 
 func (g *gen) handle(ev event) error {
+	if ev.verdict != nil {
+		g.onVerdict(*ev.verdict)
+		return nil
+	}
 	a := ev.a
 	if a.ended {
 		return nil
@@ -576,6 +581,7 @@ func (g *gen) handle(ev event) error {
 		if pos < len(g.ids) {
 			if g.ids[pos] != t.ID {
 				g.diverged(a, pos)
+				g.verify(a, pos, t.ID)
 				g.fail(a, errDiverged, false)
 				return nil
 			}

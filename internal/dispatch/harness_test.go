@@ -56,12 +56,18 @@ func testConfig() dispatch.Config {
 
 func newCluster(t testing.TB, cfg dispatch.Config) *cluster {
 	t.Helper()
+	return newClusterOpts(t, cfg, registry.Options{})
+}
+
+// newClusterOpts is newCluster with registry options (strike policy).
+func newClusterOpts(t testing.TB, cfg dispatch.Config, opt registry.Options) *cluster {
+	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "peerllm.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := registry.Open(ctx, db, nil)
+	reg, err := registry.OpenOptions(ctx, db, nil, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,8 +122,15 @@ func (c *cluster) addHost(name, owner string, engines map[string]engine.Engine) 
 // addHostCap is addHost with the agent's capacity (concurrent tasks).
 func (c *cluster) addHostCap(name, owner string, engines map[string]engine.Engine, capacity int) *testHost {
 	c.t.Helper()
+	return c.addHostSpec(registry.HostSpec{Name: name, Owner: owner, Region: "local"}, engines, capacity)
+}
+
+// addHostSpec is addHostCap with the full registration (tier).
+func (c *cluster) addHostSpec(spec registry.HostSpec, engines map[string]engine.Engine, capacity int) *testHost {
+	c.t.Helper()
 	ctx := context.Background()
-	h, secret, err := c.reg.AddHost(ctx, registry.HostSpec{Name: name, Owner: owner, Region: "local"})
+	owner := spec.Owner
+	h, secret, err := c.reg.AddHost(ctx, spec)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -17,8 +17,10 @@ type metrics struct {
 	hedges      prometheus.Counter
 	failovers   prometheus.Counter
 	divergences prometheus.Counter
-	inflight    prometheus.Gauge // requests
-	tasks       prometheus.Gauge // host tasks
+	// verifications: consensus_main, consensus_backup, no_majority, no_third_host
+	verifications *prometheus.CounterVec
+	inflight      prometheus.Gauge // requests
+	tasks         prometheus.Gauge // host tasks
 }
 
 func newMetrics(reg prometheus.Registerer, liveHosts func() float64) (*metrics, error) {
@@ -43,13 +45,15 @@ func newMetrics(reg prometheus.Registerer, liveHosts func() float64) (*metrics, 
 			Help: "Times the streaming host died, stalled or failed and another host continued."}),
 		divergences: prometheus.NewCounter(prometheus.CounterOpts{Name: "peerllm_dispatch_divergences_total",
 			Help: "Positions where two hosts running the same deterministic task disagreed."}),
+		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "peerllm_dispatch_verifications_total",
+			Help: "Divergences settled by a third host, by result: consensus_main (the delivered token was right), consensus_backup (the diverging host was right), no_majority, no_third_host."}, []string{"result"}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "peerllm_dispatch_inflight_requests",
 			Help: "Generate calls in progress."}),
 		tasks: prometheus.NewGauge(prometheus.GaugeOpts{Name: "peerllm_dispatch_inflight_tasks",
 			Help: "Host tasks in progress (main, backup and hedges)."}),
 	}
 	for _, c := range []prometheus.Collector{m.stage, m.ttft, m.tokensPerS, m.tokens, m.requests, m.hedges,
-		m.failovers, m.divergences, m.inflight, m.tasks,
+		m.failovers, m.divergences, m.verifications, m.inflight, m.tasks,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "peerllm_dispatch_live_hosts", Help: "Hosts with a recent heartbeat."}, liveHosts),
 	} {
 		if err := reg.Register(c); err != nil {
