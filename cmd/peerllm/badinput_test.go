@@ -61,6 +61,8 @@ func TestBadCommandLines(t *testing.T) {
 		{"admin strikes list two hosts", append(tok, "strikes", "list", "a", "b"), 2, "at most one"},
 		{"admin payouts month 13", append(tok, "payouts", "--period", "2026-13"), 2, "--period"},
 		{"admin payouts one-digit month", append(tok, "payouts", "--period", "2026-1"), 2, "--period"},
+		{"host status api not a URL", []string{"host", "status", "--api", "notaurl", "--host-id", "h", "--secret", "s"}, 2, "--api"},
+		{"host status bad period", []string{"host", "status", "--api", "http://127.0.0.1:1", "--host-id", "h", "--secret", "s", "--period", "2026-13"}, 2, "--period"},
 		{"demo capacity 0", []string{"demo", "--capacity", "0"}, 2, "--capacity"},
 		{"demo negative throttle", []string{"demo", "--throttle", "-1"}, 2, "--throttle"},
 		{"demo unknown engine", []string{"demo", "--engine", "bogus"}, 2, "--engine"},

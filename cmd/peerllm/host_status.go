@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/peerllm/peerllm/internal/ledger"
 )
 
 // runHostStatus is `peerllm host status`: the host's own earnings for a
@@ -48,6 +50,11 @@ func runHostStatus(ctx context.Context, args []string) error {
 		return usagef("--api (the orchestrator's HTTP URL) or $PEERLLM_API is required")
 	case creds.HostID == "" || creds.Secret == "":
 		return usagef("the host id and secret are required: --credentials FILE, or --host-id and --secret")
+	case ledger.ValidPeriod(*period) != nil:
+		return usagef("--period must be a month as YYYY-MM, e.g. 2026-11, got %q", *period)
+	}
+	if u, err := url.Parse(*api); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usagef("--api must be an http:// or https:// URL, got %q", *api)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
