@@ -30,11 +30,11 @@ type Policy struct {
 func DefaultPolicy() Policy {
 	return Policy{
 		Thresholds: map[string]float64{
-			Sexual:               0.5,
+			Sexual:               0.4,
 			SexualMinors:         0.5,
 			Hate:                 0.5,
 			HateThreatening:      0.5,
-			Harassment:           0.5,
+			Harassment:           0.4,
 			SelfHarm:             0.5,
 			SelfHarmIntent:       0.5,
 			SelfHarmInstructions: 0.5,

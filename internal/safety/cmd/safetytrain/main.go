@@ -255,6 +255,11 @@ func crossValidate(ex []safety.Example, opts safety.TrainOptions, k int, misses 
 	}
 	sweep := []float64{0.3, 0.4, 0.5, 0.6, 0.7}
 	total := make([]safety.Report, len(sweep))
+	cats := safety.Categories()
+	perCat := make([][]safety.Report, len(cats))
+	for i := range perCat {
+		perCat[i] = make([]safety.Report, len(sweep))
+	}
 	var def safety.Report
 	for f := 0; f < k; f++ {
 		var tr, te []safety.Example
@@ -292,6 +297,15 @@ func crossValidate(ex []safety.Example, opts safety.TrainOptions, k int, misses 
 				return err
 			}
 			total[i].Add(safety.Evaluate(ct, te))
+			for j, name := range cats {
+				p := safety.DefaultPolicy()
+				p.Thresholds[name] = t
+				ct, err := c.WithPolicy(p)
+				if err != nil {
+					return err
+				}
+				perCat[j][i].Add(safety.Evaluate(ct, te))
+			}
 		}
 	}
 	fmt.Printf("== %d-fold cross-validation, default policy (out-of-fold predictions on dev data) ==\n", k)
@@ -304,6 +318,15 @@ func crossValidate(ex []safety.Example, opts safety.TrainOptions, k int, misses 
 		o := total[i].Sources["openai"]
 		fmt.Printf("%.2f  %9.3f  %8.3f  %8.3f  %18.3f  %14.3f\n", t, o.F1(), o.Precision(), o.Recall(),
 			total[i].Sources["jbb-harmful"].Recall(), total[i].Sources["jbb-benign"].FPR())
+	}
+	fmt.Printf("\n== per-category sweep (one category's threshold moved, the others at their default) ==\n")
+	fmt.Printf("%-17s thr   openai-F1  openai-P  openai-R  jbb-harmful-recall  jbb-benign-FPR\n", "category")
+	for j, name := range cats {
+		for i, t := range sweep {
+			o := perCat[j][i].Sources["openai"]
+			fmt.Printf("%-17s %.2f  %9.3f  %8.3f  %8.3f  %18.3f  %14.3f\n", name, t, o.F1(), o.Precision(), o.Recall(),
+				perCat[j][i].Sources["jbb-harmful"].Recall(), perCat[j][i].Sources["jbb-benign"].FPR())
+		}
 	}
 	return nil
 }
