@@ -395,7 +395,11 @@ func (l liar) Generate(ctx context.Context, req engine.Request, emit func(engine
 			if err := l.gate.wait(ctx, tok.Index+1); err != nil {
 				return err
 			}
-			tok.ID += 1
+			if tok.ID+1 < l.Info().VocabSize {
+				tok.ID++
+			} else {
+				tok.ID-- // still a valid id: an honest host may continue after it
+			}
 		}
 		return emit(tok)
 	})

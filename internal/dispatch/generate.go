@@ -172,6 +172,7 @@ type gen struct {
 	cooldown  map[string]time.Time // hosts that said "overloaded", skipped until then
 	retryAt   time.Time            // when to retry a start refused for capacity
 	overloads int
+	verified  map[string]bool // hosts already in a verification of this request
 	out       Outcome
 	t0        time.Time
 

@@ -65,9 +65,13 @@ func (g *gen) verify(a *attempt, pos, got int) {
 		return
 	}
 	other := g.from[pos]
-	if other == "" || other == a.hostID {
-		return
+	if other == "" || other == a.hostID || g.verified[other] || g.verified[a.hostID] {
+		return // one verification per host and request: a liar lies at every position
 	}
+	if g.verified == nil {
+		g.verified = map[string]bool{}
+	}
+	g.verified[other], g.verified[a.hostID] = true, true
 	g.d.startVerify(verifyJob{request: g.req.ID, model: g.req.Model, req: g.req.Engine,
 		prefix: append([]int(nil), g.ids[:pos]...), pos: pos,
 		deliveredBy: other, delivered: g.ids[pos], divergedBy: a.hostID, diverged: got, q: g.q})

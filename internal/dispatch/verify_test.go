@@ -155,3 +155,36 @@ func TestConsensusStrikesLiar(t *testing.T) {
 		}
 	})
 }
+
+// TestConsensusAgainstLeader runs a liar faster than its peers, so the
+// consumer's stream follows it: the host that disagrees with it is dropped,
+// the third host sides with that one, and the request moves off the liar to
+// an honest host for the rest of the answer. (The tokens the liar delivered
+// before the verdict are not taken back: the stream never waits.)
+func TestConsensusAgainstLeader(t *testing.T) {
+	c := newCluster(t, testConfig())
+	ctx := context.Background()
+	for i, owner := range []string{"alice", "bob", "carol"} {
+		c.addHost("h"+string(rune('a'+i)), owner, bench(benchengine.Options{Delay: 2 * time.Millisecond}))
+	}
+	fake := c.addHostSpec(registry.HostSpec{Name: "fake", Owner: "mallory", Region: "local", Tier: registry.TierEnterprise},
+		map[string]engine.Engine{model: liar{Engine: benchengine.New(benchengine.Options{Model: model, Delay: 500 * time.Microsecond})}}, 8)
+	var last string
+	out, err := c.d.Generate(ctx, dispatch.Request{ID: "lead", Model: model, Mode: dispatch.ModeParallel, Tier: registry.TierEnterprise,
+		Engine: greedy("the liar leads", 300)}, func(dl dispatch.Delta) error {
+		last = dl.Host
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.CompletionTokens != 300 {
+		t.Fatalf("outcome %+v", out)
+	}
+	if n := verifications(t, c, dispatch.VerifyConsensusBackup); n != 1 {
+		t.Fatalf("verifications{consensus_backup} = %v, want 1", n)
+	}
+	if out.HostTokens[fake.id] == 0 || last == fake.id || last == "" {
+		t.Fatalf("the answer ended on %q (liar %s, host tokens %v): it should have moved to an honest host", last, fake.id, out.HostTokens)
+	}
+}
