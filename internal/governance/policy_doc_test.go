@@ -61,6 +61,8 @@ func TestPolicyDocMatchesCode(t *testing.T) {
 		"strikes.suspend_for_hours":           float64(sp.SuspendFor / hour),
 		"strikes.ban_window_days":             float64(sp.BanWindow / day),
 		"strikes.ban_at":                      float64(sp.BanAt),
+		"strikes.verification_divergences":    float64(sp.VerifyStrikeAt),
+		"strikes.verification_window_hours":   float64(sp.VerifyWindow / hour),
 		"seats.min":                           float64(g.MinSeats),
 		"seats.headroom":                      g.Headroom,
 		"seats.demand_window_hours":           float64(g.DemandWindow / hour),
