@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/peerllm/peerllm/internal/orchestrator"
 	"github.com/peerllm/peerllm/internal/pipeline"
@@ -47,6 +48,9 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if err := noNegativeFlags(fs); err != nil {
+		return err
 	}
 	switch *mode {
 	case "parallel", "hedged", "off":
@@ -211,4 +215,31 @@ func writeReadyFile(path string, v any) error {
 		return fmt.Errorf("write ready file: %w", err)
 	}
 	return nil
+}
+
+// noNegativeFlags refuses a negative value in any numeric flag given: serve's
+// counts, sizes and periods all start at 0.
+func noNegativeFlags(fs *flag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		g, ok := f.Value.(flag.Getter)
+		if !ok || err != nil {
+			return
+		}
+		switch v := g.Get().(type) {
+		case int:
+			if v < 0 {
+				err = usagef("--%s must not be negative", f.Name)
+			}
+		case time.Duration:
+			if v < 0 {
+				err = usagef("--%s must not be negative", f.Name)
+			}
+		case float64:
+			if !(v >= 0) {
+				err = usagef("--%s must not be negative", f.Name)
+			}
+		}
+	})
+	return err
 }
