@@ -63,6 +63,9 @@ func TestBadCommandLines(t *testing.T) {
 		{"admin payouts one-digit month", append(tok, "payouts", "--period", "2026-1"), 2, "--period"},
 		{"host status api not a URL", []string{"host", "status", "--api", "notaurl", "--host-id", "h", "--secret", "s"}, 2, "--api"},
 		{"host status bad period", []string{"host", "status", "--api", "http://127.0.0.1:1", "--host-id", "h", "--secret", "s", "--period", "2026-13"}, 2, "--period"},
+		{"serve negative segment", []string{"serve", "--segment-tokens", "-1"}, 2, "--segment-tokens"},
+		{"serve negative queue bound", []string{"serve", "--queue-bound", "-5s"}, 2, "--queue-bound"},
+		{"serve negative seats", []string{"serve", "--seats-min", "-1"}, 2, "--seats-min"},
 		{"demo capacity 0", []string{"demo", "--capacity", "0"}, 2, "--capacity"},
 		{"demo negative throttle", []string{"demo", "--throttle", "-1"}, 2, "--throttle"},
 		{"demo unknown engine", []string{"demo", "--engine", "bogus"}, 2, "--engine"},
@@ -96,6 +99,21 @@ func TestBadCommandLines(t *testing.T) {
 				if strings.Contains(stderr, "goroutine ") || strings.Contains(stderr, "Usage of") {
 					t.Errorf("stderr has a trace or a usage dump: %q", stderr)
 				}
+			}
+		})
+	}
+}
+
+func TestOneLine(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"plain", "plain"},
+		{"connect: failed to connect to `db`:\n\thost1: refused\n\thost2: refused\n", "connect: failed to connect to `db`; host1: refused; host2: refused"},
+		{"a\n\nb", "a; b"},
+	}
+	for _, c := range cases {
+		t.Run(c.in, func(t *testing.T) {
+			if got := oneLine(c.in); got != c.want {
+				t.Fatalf("oneLine(%q) = %q, want %q", c.in, got, c.want)
 			}
 		})
 	}

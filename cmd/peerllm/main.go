@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 )
 
@@ -63,10 +64,10 @@ func realMain(args []string) int {
 		}
 		var ue usageError
 		if errors.As(err, &ue) {
-			fmt.Fprintf(os.Stderr, "peerllm %s: %v\n", args[0], err)
+			fmt.Fprintf(os.Stderr, "peerllm %s: %s\n", args[0], oneLine(err.Error()))
 			return 2
 		}
-		fmt.Fprintf(os.Stderr, "peerllm %s: %v\n", args[0], err)
+		fmt.Fprintf(os.Stderr, "peerllm %s: %s\n", args[0], oneLine(err.Error()))
 		return 1
 	}
 	return 0
@@ -82,6 +83,20 @@ func usage() {
 	for _, n := range names {
 		fmt.Fprintf(os.Stderr, "  %-9s %s\n", n, commands[n].summary)
 	}
+}
+
+// oneLine joins the lines of a multi-line error (some drivers' errors
+// have them) with "; ", so a failure is always one line on stderr.
+func oneLine(msg string) string {
+	lines := strings.Split(strings.TrimSpace(msg), "\n")
+	out := lines[:0]
+	for _, l := range lines {
+		l = strings.TrimSpace(l)
+		if l != "" {
+			out = append(out, strings.TrimSuffix(l, ":"))
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // usageError marks a mistake in the command line (exit status 2).
