@@ -165,20 +165,20 @@ func TestConsensusAgainstLeader(t *testing.T) {
 	c := newCluster(t, testConfig())
 	ctx := context.Background()
 	for i, owner := range []string{"alice", "bob", "carol"} {
-		c.addHost("h"+string(rune('a'+i)), owner, bench(benchengine.Options{Delay: 2 * time.Millisecond}))
+		c.addHost("h"+string(rune('a'+i)), owner, bench(benchengine.Options{Delay: 2500 * time.Microsecond}))
 	}
 	fake := c.addHostSpec(registry.HostSpec{Name: "fake", Owner: "mallory", Region: "local", Tier: registry.TierEnterprise},
-		map[string]engine.Engine{model: liar{Engine: benchengine.New(benchengine.Options{Model: model, Delay: 500 * time.Microsecond})}}, 8)
+		map[string]engine.Engine{model: liar{Engine: benchengine.New(benchengine.Options{Model: model, Delay: time.Millisecond})}}, 8)
 	var last string
 	out, err := c.d.Generate(ctx, dispatch.Request{ID: "lead", Model: model, Mode: dispatch.ModeParallel, Tier: registry.TierEnterprise,
-		Engine: greedy("the liar leads", 300)}, func(dl dispatch.Delta) error {
+		Engine: greedy("the liar leads", 200)}, func(dl dispatch.Delta) error {
 		last = dl.Host
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.CompletionTokens != 300 {
+	if out.CompletionTokens != 200 {
 		t.Fatalf("outcome %+v", out)
 	}
 	if n := verifications(t, c, dispatch.VerifyConsensusBackup); n != 1 {
