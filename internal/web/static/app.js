@@ -11,9 +11,8 @@ const fmt = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
 let currency = "USD";
 
 function money(micros) {
-  // Six decimals: single requests cost micro-units, and $0.00 would hide them.
-  const digits = Math.abs(micros) >= 10000 ? 2 : 6;
-  return (micros / 1e6).toLocaleString("en-US", { style: "currency", currency, maximumFractionDigits: digits });
+  // Up to six decimals: single requests cost micro-units, and $0.00 would hide them.
+  return (micros / 1e6).toLocaleString("en-US", { style: "currency", currency, maximumFractionDigits: 6 });
 }
 
 function el(tag, text, cls) {
