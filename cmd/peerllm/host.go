@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,10 +109,20 @@ func runHost(ctx context.Context, args []string) error {
 		return usagef("--tier must be standard or enterprise")
 	case *capacity < 1:
 		return usagef("--capacity must be at least 1")
-	case *throttle < 0:
+	case !(*throttle >= 0):
 		return usagef("--throttle must not be negative")
+	case *threads < 0, *ctxLen < 0:
+		return usagef("--threads and --context must not be negative")
 	case *name != "" && len(modelArgs) > 1:
 		return usagef("--name names one model; drop it or serve one --model")
+	}
+	if err := checkNATSURLs(creds.URL); err != nil {
+		return err
+	}
+	if *engineURL != "" {
+		if u, err := url.Parse(*engineURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return usagef("--engine-url must be an http:// or https:// URL, got %q", *engineURL)
+		}
 	}
 	log, err := newLogger(*logFormat, *logLevel)
 	if err != nil {
@@ -327,4 +338,27 @@ func serveHostMetrics(addr string, reg *prometheus.Registry, a *agent.Agent, log
 		_ = srv.Shutdown(ctx)
 		<-done
 	}, nil
+}
+
+// checkNATSURLs refuses an orchestrator address NATS cannot dial, such as
+// the orchestrator's http:// API URL, which would otherwise be retried
+// forever in silence. Like nats.go it accepts a comma-separated list and
+// addresses without a scheme (nats:// is implied).
+func checkNATSURLs(list string) error {
+	for _, raw := range strings.Split(list, ",") {
+		raw = strings.TrimSpace(raw)
+		if !strings.Contains(raw, "://") {
+			raw = "nats://" + raw
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			return usagef("orchestrator URL %q is not a NATS address like nats://HOST:4222", raw)
+		}
+		switch u.Scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			return usagef("orchestrator URL %q: scheme must be nats, tls, ws or wss (hosts dial the orchestrator's NATS port, not its HTTP API)", raw)
+		}
+	}
+	return nil
 }

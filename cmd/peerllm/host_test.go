@@ -135,6 +135,11 @@ func TestHostCommandUsage(t *testing.T) {
 		{"openai engine without its server", []string{"--credentials", creds, "--model", "m", "--engine", "openai"}, "needs --engine-url"},
 		{"unknown engine", []string{"--credentials", creds, "--model", "m", "--engine", "vllm2"}, "--engine must be"},
 		{"unknown engine", []string{"--credentials", creds, "--model", "m", "--engine", "gpu"}, "--engine"},
+		{"http URL for NATS", []string{"--orchestrator", "http://127.0.0.1:8080", "--host-id", "h", "--secret", "s", "--model", "m"}, "scheme must be nats"},
+		{"second URL of a list bad", []string{"--orchestrator", "nats://a:4222,https://b", "--host-id", "h", "--secret", "s", "--model", "m"}, "scheme must be nats"},
+		{"NaN throttle", []string{"--credentials", creds, "--model", "m", "--throttle", "NaN"}, "--throttle"},
+		{"negative context", []string{"--credentials", creds, "--model", "m", "--context", "-5"}, "--context"},
+		{"engine URL without scheme", []string{"--credentials", creds, "--model", "m", "--engine", "openai", "--engine-url", "notaurl"}, "--engine-url must be"},
 		{"missing credentials file", []string{"--credentials", filepath.Join(dir, "nope.json"), "--model", "m"}, "credentials"},
 		{"unknown model name", []string{"--credentials", creds, "--model", "no-such-model-xyz", "--models-dir", dir}, "no-such-model-xyz"},
 	} {
