@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/peerllm/peerllm/internal/auth"
 )
@@ -120,18 +122,28 @@ func (a *Admin) guard(s *Server, f func(w http.ResponseWriter, r *http.Request) 
 }
 
 func decodeAdmin(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	var te *json.UnmarshalTypeError
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, 64<<10))
 	var tooBig *http.MaxBytesError
 	switch {
+	case errors.As(err, &tooBig):
+		return &Error{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: "request_too_large", Message: "The request body is larger than the server accepts."}
+	case err != nil:
+		return badRequest("", "Could not read the request body.")
+	case !utf8.Valid(body):
+		// encoding/json would store U+FFFD in place of the bad bytes.
+		return badRequest("invalid_encoding", "The request body is not valid UTF-8.")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(v)
+	var te *json.UnmarshalTypeError
+	switch {
+	case err == nil && dec.More():
+		return badRequest("", "The request body holds more than one JSON value.")
 	case err == nil:
 		return nil
 	case errors.Is(err, io.EOF):
 		return badRequest("", "The request body is empty; send a JSON object.")
-	case errors.As(err, &tooBig):
-		return &Error{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: "request_too_large", Message: "The request body is larger than the server accepts."}
 	case errors.As(err, &te) && te.Field == "":
 		return badRequest("", "The request body must be a JSON object.")
 	case errors.As(err, &te):

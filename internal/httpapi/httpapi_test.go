@@ -549,6 +549,8 @@ func TestAdminBadBody(t *testing.T) {
 		{"wrong type", `{"name":5}`, 400, "name"},
 		{"unknown field", `{"name":"x","bogus":1}`, 400, "bogus"},
 		{"too large", `{"name":"` + strings.Repeat("a", 70<<10) + `"}`, 413, ""},
+		{"invalid utf-8", "{\"name\":\"caf\xe9\"}", 400, ""},
+		{"two values", `{"name":"a"}{"name":"b"}`, 400, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
