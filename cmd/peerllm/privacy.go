@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/peerllm/peerllm/internal/privacy"
 )
@@ -91,6 +92,9 @@ func runPrivacyScan(ctx context.Context, args []string, in io.Reader, out io.Wri
 		}
 		b, rerr := r.ReadBytes('\n')
 		if len(strings.TrimSpace(string(b))) > 0 {
+			if !utf8.Valid(b) {
+				return fmt.Errorf("line %d: not valid UTF-8", line)
+			}
 			var req scanIn
 			if err := json.Unmarshal(b, &req); err != nil || req.Text == nil {
 				return fmt.Errorf("line %d: want a JSON object with a \"text\" string", line)

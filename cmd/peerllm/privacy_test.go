@@ -67,6 +67,10 @@ func TestPrivacyScanJSONL(t *testing.T) {
 	if err := runPrivacyScan(context.Background(), []string{"--jsonl"}, strings.NewReader(`{"txt": 1}`), &out); err == nil || !strings.Contains(err.Error(), "line 1") {
 		t.Errorf("bad line: %v", err)
 	}
+	out.Reset()
+	if err := runPrivacyScan(context.Background(), []string{"--jsonl"}, strings.NewReader("{\"text\": \"ok\"}\n{\"text\": \"caf\xe9\"}\n"), &out); err == nil || !strings.Contains(err.Error(), "line 2: not valid UTF-8") {
+		t.Errorf("invalid UTF-8: %v", err)
+	}
 }
 
 // TestEvalPrivacyDevData guards the figures in docs/PRIVACY.md from

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"time"
+	"unicode/utf8"
 
 	"github.com/peerllm/peerllm/internal/safety"
 )
@@ -129,6 +130,10 @@ func checkJSONL(ctx context.Context, ch *safety.Checker, in io.Reader, out io.Wr
 		}
 		b, rerr := br.ReadBytes('\n')
 		if len(bytes.TrimSpace(b)) > 0 {
+			if !utf8.Valid(b) {
+				bw.Flush()
+				return fmt.Errorf("line %d: not valid UTF-8", line)
+			}
 			var req struct {
 				Text *string `json:"text"`
 			}

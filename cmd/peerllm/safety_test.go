@@ -28,6 +28,7 @@ func TestSafetyCheckJSONL(t *testing.T) {
 		{"bad line stops after answering the lines before", `{"text": "hello"}` + "\nnot json\n" + `{"text": "never read"}`, []bool{false}, "line 2"},
 		{"missing text field", `{"prompt": "hello"}`, nil, "line 1"},
 		{"text not a string", `{"text": 5}`, nil, "line 1"},
+		{"invalid UTF-8 stops after the lines before", `{"text": "hello"}` + "\n{\"text\": \"caf\xe9\"}\n", []bool{false}, "line 2: not valid UTF-8"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
