@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -70,7 +71,14 @@ func parseModeration(body []byte) ([]string, *Error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&req); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return nil, badParam(te.Field, "Invalid type for '%s': expected %s.", te.Field, jsonKind(te.Type.String()))
+		}
 		return nil, badRequest("", "The request body is not a valid JSON object.")
+	}
+	if dec.More() {
+		return nil, badRequest("", "The request body holds more than one JSON value.")
 	}
 	raw := bytes.TrimSpace(req.Input)
 	if len(raw) == 0 || string(raw) == "null" {

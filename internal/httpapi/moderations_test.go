@@ -82,6 +82,8 @@ func TestModerations(t *testing.T) {
 		{"mixed bad item", e.key, `{"input":["ok", 3]}`, 400, nil},
 		{"too many", e.key, `{"input":[` + strings.TrimSuffix(strings.Repeat(`"a",`, 257), ",") + `]}`, 400, nil},
 		{"not json", e.key, `input=hello`, 400, nil},
+		{"model not a string", e.key, `{"input":"hello","model":5}`, 400, nil},
+		{"trailing garbage", e.key, `{"input":"hello"} extra`, 400, nil},
 		{"empty body", e.key, ``, 400, nil},
 		{"no key", "", `{"input":"hello"}`, 401, nil},
 	}
