@@ -66,6 +66,7 @@ func TestBadCommandLines(t *testing.T) {
 		{"serve negative segment", []string{"serve", "--segment-tokens", "-1"}, 2, "--segment-tokens"},
 		{"serve negative queue bound", []string{"serve", "--queue-bound", "-5s"}, 2, "--queue-bound"},
 		{"serve negative seats", []string{"serve", "--seats-min", "-1"}, 2, "--seats-min"},
+		{"bench engine negative threads", []string{"bench", "engine", "--threads", "-3"}, 2, "--threads not negative"},
 		{"demo capacity 0", []string{"demo", "--capacity", "0"}, 2, "--capacity"},
 		{"demo negative throttle", []string{"demo", "--throttle", "-1"}, 2, "--throttle"},
 		{"demo unknown engine", []string{"demo", "--engine", "bogus"}, 2, "--engine"},

@@ -111,7 +111,7 @@ func benchEngine(ctx context.Context, args []string, stdout io.Writer) error {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	if *positions < 1 || *runs < 1 || *largePos < 1 || *threads < 0 {
-		return usagef("--positions, --runs and --large-positions must be positive")
+		return usagef("--positions, --runs and --large-positions must be positive, --threads not negative")
 	}
 	fmt.Fprintf(stdout, "kernels: %s; %s/%s, %d CPUs, GOMAXPROCS %d\n", gguf.SIMD(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0))
 
