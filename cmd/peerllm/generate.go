@@ -87,6 +87,10 @@ func generate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	out := bufio.NewWriter(stdout)
 	ids := e.Encode(*prompt, true)
+	if n := e.Info().ContextLength; n > 0 && len(ids) > n {
+		// Refuse before echoing the prompt, so stdout holds no partial run.
+		return fmt.Errorf("the prompt is %d tokens, the context %d: %w", len(ids), n, engine.ErrContextLength)
+	}
 	for i := 1; i < len(ids); i++ {
 		writePiece(out, e.Piece(ids[i-1], ids[i]))
 	}

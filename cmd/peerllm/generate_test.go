@@ -80,6 +80,7 @@ func TestGenerateErrors(t *testing.T) {
 		{"min-p above 1", []string{"--model", "x", "--min-p", "2"}, true, "--min-p"},
 		{"negative repeat penalty", []string{"--model", "x", "--repeat-penalty", "-1"}, true, "--repeat-penalty"},
 		{"negative threads", []string{"--model", "x", "--threads", "-1"}, true, "--threads"},
+		{"prompt over the context", []string{"--model", filepath.Join(dir, "stories260K.gguf"), "--context", "16", "--prompt", strings.Repeat("once upon a time ", 20)}, false, "context"},
 		{"wrong tokenizer", []string{"--model", filepath.Join(dir, "stories260K.bin"), "--tokenizer", filepath.Join(dir, "stories260K.gguf")}, false, "tokenizer"},
 	}
 	for _, tc := range tests {
@@ -96,8 +97,8 @@ func TestGenerateErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q does not mention %q", err, tc.want)
 			}
-			if tc.usage && stdout.Len() > 0 {
-				t.Errorf("a usage error printed %q on stdout", stdout.String())
+			if stdout.Len() > 0 {
+				t.Errorf("a failed run printed %q on stdout", stdout.String())
 			}
 		})
 	}
