@@ -69,9 +69,6 @@ func runAdmin(ctx context.Context, args []string) error {
 	if u, err := url.Parse(*server); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usagef("--server must be an http:// or https:// URL, got %q", *server)
 	}
-	if *token == "" {
-		return usagef("no admin token: pass --admin-token or set PEERLLM_ADMIN_TOKEN")
-	}
 	c := &adminClient{base: strings.TrimRight(*server, "/"), token: *token, json: *asJSON}
 	group, verb, rest := rest[0], rest[1], rest[2:]
 	switch cmd := group + " " + verb; {
@@ -265,6 +262,11 @@ type adminClient struct {
 // do sends one admin request; a non-2xx answer becomes an error carrying the
 // server's message.
 func (c *adminClient) do(ctx context.Context, method, path string, in, out any) ([]byte, error) {
+	if c.token == "" {
+		// Checked here, after the command and its flags, so a mistyped
+		// command is reported as such rather than as a missing token.
+		return nil, usagef("no admin token: pass --admin-token or set PEERLLM_ADMIN_TOKEN")
+	}
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
