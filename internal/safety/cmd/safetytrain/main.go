@@ -32,7 +32,7 @@ func run() error {
 	evaldata := flag.String("evaldata", "../shared/evaldata", "shared evaldata directory")
 	seeds := flag.String("seeds", "internal/safety/data/seeds.tsv", "our own labelled seed sentences (TSV)")
 	corpusPath := flag.String("corpus", "internal/safety/data/corpus.txt", "our own template corpus (empty: none)")
-	corpusWeight := flag.Float64("corpus-weight", 0.3, "training weight of each corpus example")
+	corpusWeight := flag.Float64("corpus-weight", 0.2, "training weight of each corpus example")
 	ordinaryPath := flag.String("ordinary", "internal/safety/data/ordinary.txt", "ordinary narrative text, one safe example a line (empty: none)")
 	ordinaryWeight := flag.Float64("ordinary-weight", 0.5, "training weight of each ordinary example")
 	misses := flag.Bool("misses", false, "print the out-of-fold misses of cross-validation (dev text, for development)")
@@ -45,6 +45,7 @@ func run() error {
 	epochs := flag.Int("epochs", 25, "training epochs")
 	rate := flag.Float64("rate", 0.3, "AdaGrad learning rate")
 	l2 := flag.Float64("l2", 1e-5, "L2 penalty")
+	seed := flag.Uint64("seed", 1, "training shuffle seed (other seeds estimate cross-validation noise)")
 	only := flag.String("only", "", "train and cross-validate only on examples whose source starts with this (experiments)")
 	flag.Parse()
 
@@ -108,7 +109,7 @@ func run() error {
 		}
 		ex = keep
 	}
-	opts := safety.TrainOptions{Bits: *bits, Epochs: *epochs, Rate: *rate, L2: *l2}
+	opts := safety.TrainOptions{Bits: *bits, Epochs: *epochs, Rate: *rate, L2: *l2, Seed: *seed}
 	if *folds > 1 {
 		if err := crossValidate(ex, opts, *folds, *misses); err != nil {
 			return err
