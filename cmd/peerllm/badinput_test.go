@@ -40,6 +40,10 @@ func TestBadCommandLines(t *testing.T) {
 	if err := os.WriteFile(garbage, []byte("not json\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	empty := filepath.Join(t.TempDir(), "empty.jsonl")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tok := []string{"admin", "--admin-token", "t0ken"}
 	cases := []struct {
 		name string
@@ -82,6 +86,10 @@ func TestBadCommandLines(t *testing.T) {
 		{"privacy scan extra", []string{"privacy", "scan", "--jsonl", "extra"}, 2, `unexpected argument "extra"`},
 		{"eval safety extra", []string{"eval", "safety", "--data", garbage, "extra"}, 2, `unexpected argument "extra"`},
 		{"eval privacy extra", []string{"eval", "privacy", "--data", garbage, "extra"}, 2, `unexpected argument "extra"`},
+		{"eval safety no examples", []string{"eval", "safety", "--data", empty}, 1, "no labelled examples"},
+		{"eval privacy empty file", []string{"eval", "privacy", "--data", empty}, 1, "want a JSON array"},
+		{"eval privacy not an array", []string{"eval", "privacy", "--data", garbage}, 1, "want a JSON array"},
+		{"eval privacy missing file", []string{"eval", "privacy", "--data", "/nonexistent/x.json"}, 1, "open /nonexistent/x.json"},
 		{"generate negative max tokens", []string{"generate", "--model", "x", "--max-tokens", "-1"}, 2, "--max-tokens"},
 	}
 	for _, c := range cases {

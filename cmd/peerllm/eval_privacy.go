@@ -48,20 +48,24 @@ func evalPrivacy(ctx context.Context, args []string, stdout io.Writer) error {
 	if *split != "all" && *split != "tune" && *split != "holdout" {
 		return usagef("--split must be all, tune or holdout")
 	}
-	f, err := os.Open(*data)
+	f, err := os.Open(*data) // its error already names the file
 	if err != nil {
-		return fmt.Errorf("open data: %w", err)
+		return err
 	}
 	defer f.Close()
 	recs, err := privacy.ReadEvalRecords(f)
 	if err != nil {
-		return err
+		// The decoder's text names Go types; say what the file should hold.
+		return fmt.Errorf("%s: want a JSON array of {\"full_text\", \"spans\"} records", *data)
 	}
 	var sel []privacy.EvalRecord
 	for _, r := range recs {
 		if privacy.InSplit(r.FullText, *split) {
 			sel = append(sel, r)
 		}
+	}
+	if len(sel) == 0 {
+		return fmt.Errorf("%s: no records (split %s)", *data, *split)
 	}
 	sc, err := privacy.NewScanner(privacy.Config{MinScore: th.m})
 	if err != nil {

@@ -39,6 +39,9 @@ func runEvalSafety(ctx context.Context, args []string) error {
 		}
 		ex = append(ex, e...)
 	}
+	if len(ex) == 0 {
+		return fmt.Errorf("no labelled examples in %s", strings.Join(data, ", "))
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
