@@ -90,6 +90,12 @@ func runAdmin(ctx context.Context, args []string) error {
 		if err := parseFlags(fs, rest); err != nil {
 			return err
 		}
+		if fs.NArg() > 0 {
+			return usagef("unexpected argument %q (flags go before it)", fs.Arg(0))
+		}
+		if *preferTier != "" && *preferTier != "standard" && *preferTier != "enterprise" {
+			return usagef("--prefer-tier must be standard or enterprise")
+		}
 		acct := *account
 		if acct == "" {
 			acct = *name
@@ -102,15 +108,21 @@ func runAdmin(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		var tierErr error
 		if *preferTier != "" {
-			if err := setKeyTier(ctx, c, fmt.Sprint(out.Key["id"]), *preferTier); err != nil {
+			tierErr = setKeyTier(ctx, c, fmt.Sprint(out.Key["id"]), *preferTier)
+		}
+		// The secret is shown only now: print it even if the tier failed.
+		if c.json {
+			if err := printRaw(raw); err != nil {
 				return err
 			}
+		} else {
+			fmt.Printf("id:     %v\nname:   %v\nkey:    %s\n(the key is shown only now; store it safely)\n", out.Key["id"], out.Key["name"], out.Secret)
 		}
-		if c.json {
-			return printRaw(raw)
+		if tierErr != nil {
+			return fmt.Errorf("the key was created (printed above) but %w", tierErr)
 		}
-		fmt.Printf("id:     %v\nname:   %v\nkey:    %s\n(the key is shown only now; store it safely)\n", out.Key["id"], out.Key["name"], out.Secret)
 		return nil
 	case "keys list":
 		var out struct {
@@ -153,6 +165,9 @@ func runAdmin(ctx context.Context, args []string) error {
 		if err := parseFlags(fs, rest); err != nil {
 			return err
 		}
+		if fs.NArg() > 0 {
+			return usagef("unexpected argument %q (flags go before it)", fs.Arg(0))
+		}
 		var out struct {
 			Credentials json.RawMessage `json:"credentials"`
 		}
@@ -160,16 +175,21 @@ func runAdmin(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		var fbErr error
 		if *fallback {
-			if err := setHostFallback(ctx, c, out.Credentials, true); err != nil {
-				return err
-			}
+			fbErr = setHostFallback(ctx, c, out.Credentials, true)
 		}
+		// The secret is shown only now: print it even if --fallback failed.
 		if c.json {
-			return printRaw(raw)
+			err = printRaw(raw)
+		} else {
+			// The credentials JSON alone, ready for peerllm host --credentials.
+			err = printRaw(out.Credentials)
 		}
-		// The credentials JSON alone, ready for peerllm host --credentials.
-		return printRaw(out.Credentials)
+		if err == nil && fbErr != nil {
+			err = fmt.Errorf("the host was created (credentials printed above) but %w", fbErr)
+		}
+		return err
 	case "hosts list":
 		var out struct {
 			Hosts []struct {
