@@ -56,6 +56,12 @@ func runAdminGov(ctx context.Context, c *adminClient, group, verb string, rest [
 		if err := parseFlags(fs, rest[1:]); err != nil {
 			return true, err
 		}
+		if fs.NArg() > 0 {
+			return true, usagef("unexpected argument %q", fs.Arg(0))
+		}
+		if *tier != "standard" && *tier != "enterprise" {
+			return true, usagef("keys tier needs --prefer-tier standard or enterprise")
+		}
 		if err := setKeyTier(ctx, c, rest[0], *tier); err != nil {
 			return true, err
 		}

@@ -55,6 +55,9 @@ func runAdminMoney(ctx context.Context, c *adminClient, group, verb string, rest
 		if err := parseFlags(fs, rest); err != nil {
 			return true, err
 		}
+		if fs.NArg() > 0 {
+			return true, usagef("unexpected argument %q (flags go before it)", fs.Arg(0))
+		}
 		if *name == "" {
 			return true, usagef("accounts create needs --name")
 		}
