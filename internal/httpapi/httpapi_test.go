@@ -274,6 +274,7 @@ func TestBadInput(t *testing.T) {
 		status                int
 		code, param           string
 		backendErr            error
+		msg                   string // in the message, if set
 	}{
 		{name: "no key", path: "/v1/chat/completions", body: chat(""), status: 401, code: "invalid_api_key"},
 		{name: "wrong key", path: "/v1/chat/completions", key: "pk-nope", body: chat(""), status: 401, code: "invalid_api_key"},
@@ -293,6 +294,9 @@ func TestBadInput(t *testing.T) {
 		{name: "max_completion_tokens negative", path: "/v1/chat/completions", body: chat(`,"max_completion_tokens":-5`), status: 400, param: "max_completion_tokens"},
 		{name: "max_tokens over the context", path: "/v1/chat/completions", body: chat(`,"max_tokens":512`), status: 400, code: "context_length_exceeded", param: "max_tokens"},
 		{name: "max_completion_tokens over the context", path: "/v1/completions", body: `{"model":"tiny","prompt":"x","max_completion_tokens":4096}`, status: 400, code: "context_length_exceeded", param: "max_completion_tokens"},
+		{name: "seed over int64", path: "/v1/chat/completions", body: chat(`,"seed":9223372036854775808`), status: 400, param: "seed", msg: "out of range"},
+		{name: "n over int", path: "/v1/chat/completions", body: chat(`,"n":99999999999999999999`), status: 400, param: "n", msg: "out of range"},
+		{name: "n fractional", path: "/v1/chat/completions", body: chat(`,"n":1.5`), status: 400, param: "n", msg: "expected an integer"},
 		{name: "too many stops", path: "/v1/chat/completions", body: chat(`,"stop":["a","b","c","d","e"]`), status: 400, param: "stop"},
 		{name: "stop wrong type", path: "/v1/chat/completions", body: chat(`,"stop":5`), status: 400, param: "stop"},
 		{name: "stream_options without stream", path: "/v1/chat/completions", body: chat(`,"stream_options":{"include_usage":true}`), status: 400, param: "stream_options"},
@@ -336,6 +340,9 @@ func TestBadInput(t *testing.T) {
 			}
 			if c.param != "" && v.Error.Param != c.param {
 				t.Fatalf("param %v, want %s", v.Error.Param, c.param)
+			}
+			if !strings.Contains(v.Error.Message, c.msg) {
+				t.Fatalf("message %q, want one with %q", v.Error.Message, c.msg)
 			}
 			if c.status == 503 && resp.Header.Get("Retry-After") == "" {
 				t.Fatal("503 without Retry-After")

@@ -105,7 +105,12 @@ func parseRequest(body []byte, endpoint string) (*parsed, *Error) {
 			if field == "" {
 				return nil, badRequest("", "The request body must be a JSON object.")
 			}
-			return nil, badParam(field, "Invalid type for '%s': expected %s.", field, jsonKind(te.Type.String()))
+			kind := jsonKind(te.Type.String())
+			if num, ok := strings.CutPrefix(te.Value, "number "); ok && kind == "an integer" && !strings.ContainsAny(num, ".eE") {
+				// A whole number too large for the field, not a wrong type.
+				return nil, badParam(field, "'%s' is out of range.", field)
+			}
+			return nil, badParam(field, "Invalid type for '%s': expected %s.", field, kind)
 		}
 		return nil, badRequest("", "The request body is not valid JSON.")
 	}
