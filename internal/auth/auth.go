@@ -31,8 +31,11 @@ var (
 	ErrInvalidKey = errors.New("invalid API key")
 	// ErrNotFound means no key has the id.
 	ErrNotFound = errors.New("API key not found")
-	// ErrBadKey means a key given to Create is too short to be safe.
-	ErrBadKey = errors.New("API key too short (need at least 32 characters)")
+	// ErrBadKey means a key given to Create is too short to be safe, or
+	// holds characters a client cannot send in an Authorization header.
+	ErrBadKey = errors.New("API key too short (need at least 32 characters, printable ASCII without spaces)")
+	// ErrKeyExists means a key given to Create is already stored.
+	ErrKeyExists = errors.New("an API key with this secret already exists")
 )
 
 var migrations = []store.Migration{
@@ -114,8 +117,17 @@ func newID(prefix string) string {
 func (k *Keys) Create(ctx context.Context, name, account, secret string) (Key, string, error) {
 	if secret == "" {
 		secret = NewSecret(KeyPrefix)
-	} else if len(secret) < 32 {
+	} else if len(secret) < 32 || strings.IndexFunc(secret, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
 		return Key{}, "", ErrBadKey
+	} else {
+		// An imported key may collide; say so rather than fail the INSERT.
+		var n int
+		if err := k.db.QueryRowContext(ctx, k.db.Rebind(`SELECT COUNT(*) FROM auth_keys WHERE hash = ?`), Hash(secret)).Scan(&n); err != nil {
+			return Key{}, "", fmt.Errorf("create key: %w", err)
+		}
+		if n > 0 {
+			return Key{}, "", ErrKeyExists
+		}
 	}
 	if name == "" {
 		name = "key"

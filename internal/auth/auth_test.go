@@ -40,8 +40,20 @@ func TestKeys(t *testing.T) {
 			t.Fatalf("verify %q: %v", bad, err)
 		}
 	}
-	if _, _, err := keys.Create(ctx, "short", "", "tooshort"); !errors.Is(err, auth.ErrBadKey) {
-		t.Fatalf("short key: %v", err)
+	for _, tc := range []struct {
+		name, secret string
+		want         error
+	}{
+		{"too short", "tooshort", auth.ErrBadKey},
+		{"a space", "pk-has a space-0123456789abcdef0123456789", auth.ErrBadKey},
+		{"not ASCII", "pk-ünïcödé-0123456789abcdef0123456789", auth.ErrBadKey},
+		{"already stored", secret, auth.ErrKeyExists},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, _, err := keys.Create(ctx, "imported", "", tc.secret); !errors.Is(err, tc.want) {
+				t.Fatalf("create %q: %v, want %v", tc.secret, err, tc.want)
+			}
+		})
 	}
 	if err := keys.Revoke(ctx, k.ID); err != nil {
 		t.Fatal(err)

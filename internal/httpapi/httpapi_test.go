@@ -436,6 +436,12 @@ func TestAdmin(t *testing.T) {
 	if r := e.post(t, "/v1/completions", created.Secret, `{"model":"tiny","prompt":"x"}`); r.StatusCode != 200 {
 		t.Fatalf("new key: %d", r.StatusCode)
 	}
+	if r := do("POST", "/admin/v1/keys", e.admin, `{"name":"again","key":"pk-demo-0123456789abcdef0123456789abcdef"}`); r.StatusCode != 409 {
+		t.Fatalf("importing an existing key: %d, want 409", r.StatusCode)
+	}
+	if r := do("POST", "/admin/v1/keys", e.admin, `{"name":"sp","key":"pk-has a space-0123456789abcdef0123456789"}`); r.StatusCode != 400 {
+		t.Fatalf("importing a key with a space: %d, want 400", r.StatusCode)
+	}
 	if r := do("DELETE", "/admin/v1/keys/"+created.Key.ID, e.admin, ""); r.StatusCode != 200 {
 		t.Fatalf("revoke: %d", r.StatusCode)
 	}
