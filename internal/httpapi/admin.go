@@ -113,7 +113,7 @@ func (a *Admin) guard(s *Server, f func(w http.ResponseWriter, r *http.Request) 
 			case errors.Is(err, auth.ErrBadKey):
 				e = badParam("key", "%s", auth.ErrBadKey.Error())
 			case errors.Is(err, auth.ErrKeyExists):
-				e = &Error{Status: http.StatusConflict, Type: "invalid_request_error", Param: "key", Code: "key_exists", Message: "An API key with this secret already exists."}
+				e = &Error{Status: http.StatusConflict, Type: "invalid_request_error", Param: "key", Code: "already_exists", Message: "An API key with this secret already exists."}
 			default:
 				s.log.Error("admin request failed", "request_id", requestID(r.Context()), "path", r.URL.Path, "err", err)
 				e = errorFor(err, "")
