@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/peerllm/peerllm/internal/dispatch"
 	"github.com/peerllm/peerllm/internal/httpapi"
@@ -85,7 +86,13 @@ func regError(err error) error {
 		return fmt.Errorf("%w: %w", httpapi.ErrHostNotFound, err)
 	}
 	if errors.Is(err, registry.ErrInvalid) {
-		return &httpapi.Error{Status: 400, Type: "invalid_request_error", Code: "invalid_value", Message: err.Error()}
+		e := &httpapi.Error{Status: 400, Type: "invalid_request_error", Code: "invalid_value", Message: err.Error()}
+		// The registry's messages start with the field at fault: "invalid host: name must be ...".
+		_, detail, _ := strings.Cut(err.Error(), ": ")
+		if field, _, _ := strings.Cut(detail, " "); field == "name" || field == "owner" || field == "region" || field == "tier" {
+			e.Param = field
+		}
+		return e
 	}
 	return err
 }
