@@ -134,6 +134,7 @@ func New(cfg Config) *Server {
 	mux.Handle("POST /v1/chat/completions", s.consumer(s.handleGenerate("chat")))
 	mux.Handle("POST /v1/completions", s.consumer(s.handleGenerate("completions")))
 	mux.Handle("GET /v1/models", s.consumer(http.HandlerFunc(s.handleModels)))
+	mux.Handle("GET /v1/models/{id...}", s.consumer(http.HandlerFunc(s.handleModel)))
 	if cfg.Moderator != nil {
 		mux.Handle("POST /v1/moderations", s.consumer(http.HandlerFunc(s.handleModerations)))
 	}
@@ -311,4 +312,16 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 		out.Data = append(out.Data, wireModel{ID: m.Name, Object: "model", OwnedBy: "peerllm", Hosts: m.Hosts, ContextLength: m.ContextLength})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// handleModel is OpenAI's "retrieve model": one model served now, or 404.
+func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	for _, m := range s.cfg.Backend.Models() {
+		if m.Name == id {
+			writeJSON(w, http.StatusOK, wireModel{ID: m.Name, Object: "model", OwnedBy: "peerllm", Hosts: m.Hosts, ContextLength: m.ContextLength})
+			return
+		}
+	}
+	writeError(w, errorFor(ErrModelNotFound, "model"))
 }
