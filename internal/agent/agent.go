@@ -275,7 +275,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.cfg.TLS != nil {
 		opts = append(opts, nats.Secure(a.cfg.TLS))
 	}
-	nc, err := fabric.ConnectHost(ctx, a.cfg.URL, a.cfg.HostID, a.cfg.Secret, opts...)
+	retry := func(err error, wait time.Duration) {
+		a.log.Warn("cannot reach the orchestrator; retrying", "url", a.cfg.URL, "err", err, "retry_in", wait.Round(time.Millisecond))
+	}
+	nc, err := fabric.ConnectHostNotify(ctx, a.cfg.URL, a.cfg.HostID, a.cfg.Secret, retry, opts...)
 	if err != nil {
 		if ctx.Err() != nil && !errors.Is(err, fabric.ErrAuth) {
 			return nil

@@ -45,6 +45,14 @@ func ReconnectDelay(attempt int) time.Duration {
 // an orchestrator that cannot check them yet than a revoked secret. opts are
 // applied after the defaults and may override them (handlers, TLS, name).
 func ConnectHost(ctx context.Context, url, hostID, secret string, opts ...nats.Option) (*nats.Conn, error) {
+	return ConnectHostNotify(ctx, url, hostID, secret, nil, opts...)
+}
+
+// ConnectHostNotify is ConnectHost that calls onRetry (if not nil) before
+// each wait after a failed first dial, with the error and the wait, so a host
+// whose orchestrator address is wrong or down says so instead of retrying
+// in silence.
+func ConnectHostNotify(ctx context.Context, url, hostID, secret string, onRetry func(err error, wait time.Duration), opts ...nats.Option) (*nats.Conn, error) {
 	if !ValidHostID(hostID) {
 		return nil, fmt.Errorf("host id %q: want 1-%d characters of a-z, 0-9 and '-'", hostID, MaxHostIDLen)
 	}
@@ -76,7 +84,11 @@ func ConnectHost(ctx context.Context, url, hostID, secret string, opts ...nats.O
 		if isCertError(err) {
 			return nil, fmt.Errorf("connect to %s: %w", url, err)
 		}
-		t := time.NewTimer(ReconnectDelay(attempt))
+		wait := ReconnectDelay(attempt)
+		if onRetry != nil {
+			onRetry(err, wait)
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
