@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -90,7 +91,10 @@ func runPrivacyScan(ctx context.Context, args []string, in io.Reader, out io.Wri
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		b, rerr := r.ReadBytes('\n')
+		b, rerr := readLine(r, maxLineBytes)
+		if rerr != nil && !errors.Is(rerr, io.EOF) && b == nil {
+			return fmt.Errorf("line %d: %w", line, rerr)
+		}
 		if len(strings.TrimSpace(string(b))) > 0 {
 			if !utf8.Valid(b) {
 				return fmt.Errorf("line %d: not valid UTF-8", line)

@@ -128,7 +128,10 @@ func checkJSONL(ctx context.Context, ch *safety.Checker, in io.Reader, out io.Wr
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		b, rerr := br.ReadBytes('\n')
+		b, rerr := readLine(br, maxLineBytes)
+		if rerr != nil && !errors.Is(rerr, io.EOF) && b == nil {
+			return fmt.Errorf("line %d: %w", line, rerr)
+		}
 		if len(bytes.TrimSpace(b)) > 0 {
 			if !utf8.Valid(b) {
 				bw.Flush()
