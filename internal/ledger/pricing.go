@@ -24,7 +24,7 @@ type Price struct {
 type PriceVersion struct {
 	Version   int       `json:"version"`
 	Published time.Time `json:"published,omitzero"` // when it was announced
-	Effective time.Time `json:"effective"` // when it starts to apply
+	Effective time.Time `json:"effective"`          // when it starts to apply
 	// Models maps a model name to its price. The entry "*" (optional) prices
 	// every model not named.
 	Models map[string]Price `json:"models"`
