@@ -267,7 +267,7 @@ type recorder struct {
 	ln     net.Listener
 	target string
 	mu     sync.Mutex
-	toHost bytes.Buffer
+	toHost testenv.SyncBuffer
 	wg     sync.WaitGroup
 	conns  []net.Conn
 	closed bool
@@ -317,26 +317,14 @@ func (r *recorder) accept() {
 		}()
 		go func() { // orchestrator → host, recorded
 			defer r.wg.Done()
-			io.Copy(io.MultiWriter(c, (*recWriter)(r)), up)
+			io.Copy(io.MultiWriter(c, &r.toHost), up)
 			c.Close()
 		}()
 	}
 }
 
-type recWriter recorder
-
-func (w *recWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.toHost.Write(p)
-}
-
 // Seen returns everything sent to the host so far.
-func (r *recorder) Seen() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.toHost.String()
-}
+func (r *recorder) Seen() string { return r.toHost.String() }
 
 func (r *recorder) close() {
 	r.ln.Close()

@@ -82,19 +82,20 @@ func FreePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// logBuffer is a process's combined output, safe for concurrent use.
-type logBuffer struct {
+// SyncBuffer is a byte buffer safe for concurrent use: a process's combined
+// output, or the bytes a proxy saw.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *logBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *logBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
@@ -104,7 +105,7 @@ func (b *logBuffer) String() string {
 type Proc struct {
 	Name string
 	Cmd  *exec.Cmd
-	out  *logBuffer
+	out  *SyncBuffer
 	done chan struct{}
 	err  error // Wait's result, valid after done is closed
 }
@@ -114,7 +115,7 @@ type Proc struct {
 // it (SIGCONT, SIGTERM, then SIGKILL after 10 s).
 func StartProc(t testing.TB, name string, args ...string) *Proc {
 	t.Helper()
-	p := &Proc{Name: name, out: &logBuffer{}, done: make(chan struct{})}
+	p := &Proc{Name: name, out: &SyncBuffer{}, done: make(chan struct{})}
 	p.Cmd = exec.Command(Binary(t), args...)
 	p.Cmd.Stdout = p.out
 	p.Cmd.Stderr = p.out
@@ -437,7 +438,7 @@ func (o *Orchestrator) RunHost(t testing.TB, creds Credentials, opt HostOptions)
 func startWrapped(t testing.TB, name string, wrap, args []string) *Proc {
 	t.Helper()
 	full := append(append(append([]string{}, wrap[1:]...), Binary(t)), args...)
-	p := &Proc{Name: name, out: &logBuffer{}, done: make(chan struct{})}
+	p := &Proc{Name: name, out: &SyncBuffer{}, done: make(chan struct{})}
 	p.Cmd = exec.Command(wrap[0], full...)
 	p.Cmd.Stdout, p.Cmd.Stderr = p.out, p.out
 	p.Cmd.Env = append(os.Environ(), "PEERLLM_MODELS="+ModelsDir(t))
