@@ -212,7 +212,20 @@ func (l *Ledger) settleTx(ctx context.Context, tx *sql.Tx, requestID string, u U
 		version                  int
 		in, out, amount          int64
 	}
-	err := tx.QueryRowContext(ctx, l.db.Rebind(`SELECT account_id, key_id, model, price_version, input_price, output_price, amount_micros, period
+	// Take the account's lock before touching its hold and spend, as
+	// Reserve does: otherwise a Reserve running beside this settlement can
+	// read the spend from before it and the holds from after it, and so
+	// admit a request past the budget (seen on PostgreSQL's read committed).
+	var acct string
+	err := tx.QueryRowContext(ctx, l.db.Rebind(`SELECT account_id FROM ledger_holds WHERE request_id = ?`), requestID).Scan(&acct)
+	if err == nil && l.db.Dialect == store.Postgres {
+		var id string
+		err = tx.QueryRowContext(ctx, l.db.Rebind(`SELECT id FROM ledger_accounts WHERE id = ?`+l.forUpdate()), acct).Scan(&id)
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return Record{}, err
+	}
+	err = tx.QueryRowContext(ctx, l.db.Rebind(`SELECT account_id, key_id, model, price_version, input_price, output_price, amount_micros, period
 		FROM ledger_holds WHERE request_id = ?`+l.forUpdate()), requestID).
 		Scan(&h.account, &h.key, &h.model, &h.version, &h.in, &h.out, &h.amount, &h.per)
 	if errors.Is(err, sql.ErrNoRows) {

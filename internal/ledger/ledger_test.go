@@ -400,3 +400,44 @@ func TestPropertyEveryRecordBalances(t *testing.T) {
 	}
 	mustCheck(t, l)
 }
+
+// TestSettleRacingReserveNeverOverspends: settlements running beside new
+// reservations never let the month's spend pass the budget (a reservation
+// must not see the spend from before a settlement and the holds from after
+// it).
+func TestSettleRacingReserveNeverOverspends(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func() *ledger.Ledger, clk *clock) {
+		ctx := context.Background()
+		l := open()
+		a, _ := l.CreateAccount(ctx, ledger.Account{Name: "race2", MonthlyBudget: 2000})
+		var wg sync.WaitGroup
+		for g := 0; g < 8; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 10; i++ {
+					id := fmt.Sprintf("rs%d-%d", g, i)
+					// Each may cost up to 300 and costs 210.
+					if _, err := l.Reserve(ctx, ledger.Reservation{RequestID: id, AccountID: a.ID, Model: "stories260K", MaxCompletionTokens: 1000}); err != nil {
+						if !errors.Is(err, ledger.ErrBudgetExceeded) {
+							t.Error(err)
+						}
+						continue
+					}
+					if _, err := l.Settle(ctx, id, ledger.Usage{CompletionTokens: 700, HostTokens: map[string]int64{"h": 700}}); err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		u, err := l.Usage(ctx, a.ID, "", "2026-11")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.SpentMicros > 2000 {
+			t.Fatalf("spent %d of a 2000 budget", u.SpentMicros)
+		}
+		mustCheck(t, l)
+	})
+}
