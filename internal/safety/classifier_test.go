@@ -82,6 +82,9 @@ func TestTricky(t *testing.T) {
 		{"testdata/tune.tsv", 0.9, 0.1, false},
 		{"testdata/probes.tsv", 0.9, 0.1, false},
 		{"testdata/frozen.tsv", 0.9, 0.12, true},
+		// frozen2.tsv (round 5) was written by a helper who saw neither the
+		// classifier nor its data; quiet for the same reason.
+		{"testdata/frozen2.tsv", 0.85, 0.1, true},
 	} {
 		t.Run(set.file, func(t *testing.T) {
 			var tp, fn, fp, tn int

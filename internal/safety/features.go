@@ -144,6 +144,11 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 	const harm = 1<<lxThreat | 1<<lxViolence | 1<<lxWeapon | 1<<lxDrug | 1<<lxHack | 1<<lxFraud | 1<<lxSelfHarm | 1<<lxSexExplicit | 1<<lxSlur | 1<<lxDehuman | 1<<lxPrivacy | 1<<lxDisinfo | 1<<lxMalice
 	flushSent := func() {
 		focus := false
+		// Asking for operational detail ("the exact dose", "working
+		// code") is a request, whatever the sentence's grammar.
+		if sent&(1<<lxOperational) != 0 {
+			sent |= 1 << lxRequest
+		}
 		if sent&harm != 0 {
 			// A fiction or discussion frame defuses harm unless the
 			// sentence asks for operational detail or how to do

@@ -31,6 +31,9 @@ func main() {
 func run() error {
 	evaldata := flag.String("evaldata", "../shared/evaldata", "shared evaldata directory")
 	seeds := flag.String("seeds", "internal/safety/data/seeds.tsv", "our own labelled seed sentences (TSV)")
+	seeds2 := flag.String("seeds2", "internal/safety/data/seeds2.tsv", "round-5 seed sentences in varied surface forms (TSV; empty: none)")
+	seeds2Weight := flag.Float64("seeds2-weight", 0.4, "training weight of each harmful round-5 seed sentence")
+	seeds2SafeWeight := flag.Float64("seeds2-safe-weight", 0.1, "training weight of each safe round-5 seed sentence")
 	corpusPath := flag.String("corpus", "internal/safety/data/corpus.txt", "our own template corpus (empty: none)")
 	corpusWeight := flag.Float64("corpus-weight", 0.2, "training weight of each corpus example")
 	ordinaryPath := flag.String("ordinary", "internal/safety/data/ordinary.txt", "ordinary narrative text, one safe example a line (empty: none)")
@@ -47,7 +50,16 @@ func run() error {
 	l2 := flag.Float64("l2", 1e-5, "L2 penalty")
 	seed := flag.Uint64("seed", 1, "training shuffle seed (other seeds estimate cross-validation noise)")
 	only := flag.String("only", "", "train and cross-validate only on examples whose source starts with this (experiments)")
+	oof := flag.String("oof", "", "write out-of-fold predictions (source, length, score, label; no text) to this file")
 	flag.Parse()
+	if *oof != "" {
+		f, err := os.Create(*oof)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		oofOut = f
+	}
 
 	var own []safety.Example
 	if *corpusPath != "" {
@@ -98,6 +110,19 @@ func run() error {
 	ex, err := loadAll(*evaldata, *seeds)
 	if err != nil {
 		return err
+	}
+	if *seeds2 != "" {
+		sd, err := loadSeeds(*seeds2)
+		if err != nil {
+			return err
+		}
+		for i := range sd {
+			sd[i].Weight = *seeds2Weight
+			if sd[i].Unsafe == 0 {
+				sd[i].Weight = *seeds2SafeWeight
+			}
+		}
+		ex = append(ex, sd...)
 	}
 	ex = append(ex, own...)
 	if *only != "" {
@@ -280,6 +305,11 @@ func crossValidate(ex []safety.Example, opts safety.TrainOptions, k int, misses 
 			return err
 		}
 		def.Add(safety.Evaluate(c, te))
+		if oofOut != nil {
+			for _, e := range te {
+				fmt.Fprintf(oofOut, "%s\t%d\t%.4f\t%d\n", e.Source, len(e.Text), maxScore(c.Classify(e.Text)), e.Unsafe)
+			}
+		}
 		if misses {
 			for _, e := range te {
 				v := c.Classify(e.Text)
@@ -331,6 +361,10 @@ func crossValidate(ex []safety.Example, opts safety.TrainOptions, k int, misses 
 	}
 	return nil
 }
+
+// oofOut, when set (-oof), receives every out-of-fold prediction as
+// source, length, highest score and label (no text), for analysis.
+var oofOut *os.File
 
 func maxScore(v safety.Verdict) float64 {
 	m := 0.0
