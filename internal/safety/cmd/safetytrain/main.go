@@ -32,8 +32,8 @@ func run() error {
 	evaldata := flag.String("evaldata", "../shared/evaldata", "shared evaldata directory")
 	seeds := flag.String("seeds", "internal/safety/data/seeds.tsv", "our own labelled seed sentences (TSV)")
 	seeds2 := flag.String("seeds2", "internal/safety/data/seeds2.tsv", "round-5 seed sentences in varied surface forms (TSV; empty: none)")
-	seeds2Weight := flag.Float64("seeds2-weight", 0.4, "training weight of each harmful round-5 seed sentence")
-	seeds2SafeWeight := flag.Float64("seeds2-safe-weight", 0.1, "training weight of each safe round-5 seed sentence")
+	seeds2Weight := flag.Float64("seeds2-weight", 0.4, "training weight of each harmful round-5 seed sentence (0: leave them out)")
+	seeds2SafeWeight := flag.Float64("seeds2-safe-weight", 0.1, "training weight of each safe round-5 seed sentence (0: leave them out)")
 	corpusPath := flag.String("corpus", "internal/safety/data/corpus.txt", "our own template corpus (empty: none)")
 	corpusWeight := flag.Float64("corpus-weight", 0.2, "training weight of each corpus example")
 	ordinaryPath := flag.String("ordinary", "internal/safety/data/ordinary.txt", "ordinary narrative text, one safe example a line (empty: none)")
@@ -116,13 +116,15 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		for i := range sd {
-			sd[i].Weight = *seeds2Weight
-			if sd[i].Unsafe == 0 {
-				sd[i].Weight = *seeds2SafeWeight
+		for _, e := range sd {
+			e.Weight = *seeds2Weight
+			if e.Unsafe == 0 {
+				e.Weight = *seeds2SafeWeight
+			}
+			if e.Weight > 0 { // (a zero Example.Weight would mean 1)
+				ex = append(ex, e)
 			}
 		}
-		ex = append(ex, sd...)
 	}
 	ex = append(ex, own...)
 	if *only != "" {
