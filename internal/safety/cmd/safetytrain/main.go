@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,6 +53,7 @@ func run() error {
 	only := flag.String("only", "", "train and cross-validate only on examples whose source starts with this (experiments)")
 	oof := flag.String("oof", "", "write out-of-fold predictions (source, length, score, label; no text) to this file")
 	flag.Parse()
+	var oofOut io.Writer
 	if *oof != "" {
 		f, err := os.Create(*oof)
 		if err != nil {
@@ -138,7 +140,7 @@ func run() error {
 	}
 	opts := safety.TrainOptions{Bits: *bits, Epochs: *epochs, Rate: *rate, L2: *l2, Seed: *seed}
 	if *folds > 1 {
-		if err := crossValidate(ex, opts, *folds, *misses); err != nil {
+		if err := crossValidate(ex, opts, *folds, *misses, oofOut); err != nil {
 			return err
 		}
 	}
@@ -270,8 +272,11 @@ func trainOnly(e safety.Example) bool { return e.Source == "seed" || e.Source ==
 
 // crossValidate trains k models, each without one fold of the dev data (seed
 // sentences are always in training and never scored), and prints the pooled
-// out-of-fold figures at the default policy and a threshold sweep.
-func crossValidate(ex []safety.Example, opts safety.TrainOptions, k int, misses bool) error {
+// out-of-fold figures at the default policy and a threshold sweep. With
+// misses it also prints the out-of-fold misses; oofOut, when not nil (-oof),
+// receives every out-of-fold prediction as source, length, highest score and
+// label (no text), for analysis.
+func crossValidate(ex []safety.Example, opts safety.TrainOptions, k int, misses bool, oofOut io.Writer) error {
 	fold := func(e safety.Example) int {
 		h := fnv.New32a()
 		key := e.Group
@@ -363,10 +368,6 @@ func crossValidate(ex []safety.Example, opts safety.TrainOptions, k int, misses 
 	}
 	return nil
 }
-
-// oofOut, when set (-oof), receives every out-of-fold prediction as
-// source, length, highest score and label (no text), for analysis.
-var oofOut *os.File
 
 func maxScore(v safety.Verdict) float64 {
 	m := 0.0
