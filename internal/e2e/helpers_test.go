@@ -86,7 +86,7 @@ func newCluster(t *testing.T, n int, tps float64, serveArgs ...string) *cluster 
 // metric reads one series from a host's /metrics (summing over labels).
 func metric(t *testing.T, h *testenv.Host, name string) float64 {
 	t.Helper()
-	v, err := metricSum("http://"+h.MetricsAddr+"/metrics", name)
+	v, err := metricSum("http://"+h.MetricsAddr()+"/metrics", name)
 	if err != nil {
 		t.Fatalf("host %s metrics: %v", h.Name, err)
 	}
@@ -136,7 +136,7 @@ func busyHosts(t *testing.T, hs []*testenv.Host) []*testenv.Host {
 		if h.Exited() {
 			continue
 		}
-		v, err := metricSum("http://"+h.MetricsAddr+"/metrics", "peerllm_host_in_flight")
+		v, err := metricSum("http://"+h.MetricsAddr()+"/metrics", "peerllm_host_in_flight")
 		if err == nil && v > 0 {
 			out = append(out, h)
 		}

@@ -91,7 +91,7 @@ func TestNoRetention(t *testing.T) {
 	}
 	// Let the orchestrator flush its database (WAL checkpoint on close).
 	for _, h := range c.hosts {
-		check("host "+h.Name+" metrics", get(t, "http://"+h.MetricsAddr+"/metrics"))
+		check("host "+h.Name+" metrics", get(t, "http://"+h.MetricsAddr()+"/metrics"))
 	}
 	check("orchestrator metrics", get(t, c.o.API+"/metrics"))
 	for _, h := range c.hosts {

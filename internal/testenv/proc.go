@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,16 +71,36 @@ func Binary(t testing.TB) string {
 	return build.path
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for
-// a process that must come back on the same port after a restart.
+// handedOut holds the ports FreePort has returned in this test binary: the
+// kernel may give a just-closed port out again at once, so two calls in a
+// row could otherwise return the same port.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago and
+// that no earlier call returned, for a process that must come back on the
+// same port after a restart. (Processes that need not should listen on port
+// 0 and report the address, as hosts do for their metrics.)
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if !handedOut.ports[port] {
+			handedOut.ports[port] = true
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("free port: the kernel kept returning ports already handed out")
+	return 0
 }
 
 // SyncBuffer is a byte buffer safe for concurrent use: a process's combined
@@ -371,8 +392,26 @@ func (o *Orchestrator) WaitHosts(t testing.TB, key, model string, n int) {
 // Host is a `peerllm host` process.
 type Host struct {
 	*Proc
-	Creds       Credentials
-	MetricsAddr string // host:port of the agent's /metrics
+	Creds Credentials
+}
+
+// metricsLine finds the address in a host's "metrics listening" log line,
+// in text or JSON log format.
+var metricsLine = regexp.MustCompile(`metrics listening.*?addr"?[=:]"?([0-9.]+:[0-9]+)`)
+
+// MetricsAddr returns host:port of the agent's /metrics, read from its
+// "metrics listening" log line: hosts bind port 0, so hosts started together
+// never race for a port. It waits up to 10 s for the line (printed before
+// the host connects) and returns "" if it never comes.
+func (h *Host) MetricsAddr() string {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if m := metricsLine.FindStringSubmatch(h.Logs()); m != nil {
+			return m[1]
+		}
+		if h.Exited() || time.Now().After(deadline) {
+			return ""
+		}
+	}
 }
 
 // HostOptions configure StartHost.
@@ -413,9 +452,8 @@ func (o *Orchestrator) RunHost(t testing.TB, creds Credentials, opt HostOptions)
 	if err := os.WriteFile(credFile, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	metrics := "127.0.0.1:" + strconv.Itoa(FreePort(t))
 	args := []string{"host", "--credentials", credFile, "--model", opt.Model, "--models-dir", ModelsDir(t),
-		"--engine", opt.Engine, "--metrics-listen", metrics}
+		"--engine", opt.Engine, "--metrics-listen", "127.0.0.1:0"}
 	if opt.Region != "" {
 		args = append(args, "--region", opt.Region)
 	}
@@ -432,7 +470,7 @@ func (o *Orchestrator) RunHost(t testing.TB, creds Credentials, opt HostOptions)
 	} else {
 		p = StartProc(t, "host "+opt.Name, args...)
 	}
-	return &Host{Proc: p, Creds: creds, MetricsAddr: metrics}
+	return &Host{Proc: p, Creds: creds}
 }
 
 func startWrapped(t testing.TB, name string, wrap, args []string) *Proc {
