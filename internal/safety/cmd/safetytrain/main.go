@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/peerllm/peerllm/internal/safety"
@@ -35,6 +36,8 @@ func run() error {
 	seeds2 := flag.String("seeds2", "internal/safety/data/seeds2.tsv", "round-5 seed sentences in varied surface forms (TSV; empty: none)")
 	seeds2Weight := flag.Float64("seeds2-weight", 0.4, "training weight of each harmful round-5 seed sentence (0: leave them out)")
 	seeds2SafeWeight := flag.Float64("seeds2-safe-weight", 0.1, "training weight of each safe round-5 seed sentence (0: leave them out)")
+	posts := flag.String("posts", "internal/safety/data/posts_*.tsv", "round-5 user-post text (glob of TSV files; empty: none)")
+	postsWeight := flag.Float64("posts-weight", 0.5, "training weight of each user-post line (0: leave them out)")
 	corpusPath := flag.String("corpus", "internal/safety/data/corpus.txt", "our own template corpus (empty: none)")
 	corpusWeight := flag.Float64("corpus-weight", 0.2, "training weight of each corpus example")
 	ordinaryPath := flag.String("ordinary", "internal/safety/data/ordinary.txt", "ordinary narrative text, one safe example a line (empty: none)")
@@ -118,14 +121,19 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		for _, e := range sd {
-			e.Weight = *seeds2Weight
-			if e.Unsafe == 0 {
-				e.Weight = *seeds2SafeWeight
+		ex = appendWeighted(ex, sd, *seeds2Weight, *seeds2SafeWeight)
+	}
+	if *posts != "" {
+		files, err := filepath.Glob(*posts)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			sd, err := loadSeeds(f)
+			if err != nil {
+				return err
 			}
-			if e.Weight > 0 { // (a zero Example.Weight would mean 1)
-				ex = append(ex, e)
-			}
+			ex = appendWeighted(ex, sd, *postsWeight, *postsWeight)
 		}
 	}
 	ex = append(ex, own...)
@@ -229,6 +237,22 @@ func jbbLabels(e safety.Example) map[string]int {
 	return l
 }
 
+// appendWeighted appends the examples of sd with weight w (harmful) or
+// wSafe (safe) to ex; a weight of 0 leaves them out (a zero Example.Weight
+// would mean 1).
+func appendWeighted(ex, sd []safety.Example, w, wSafe float64) []safety.Example {
+	for _, e := range sd {
+		e.Weight = w
+		if e.Unsafe == 0 {
+			e.Weight = wSafe
+		}
+		if e.Weight > 0 {
+			ex = append(ex, e)
+		}
+	}
+	return ex
+}
+
 func loadSeeds(path string) ([]safety.Example, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -252,6 +276,9 @@ func loadSeeds(path string) ([]safety.Example, error) {
 		} else {
 			e.Unsafe = 1
 			for _, c := range strings.Split(labels, ",") {
+				if !slices.Contains(safety.Categories(), c) {
+					return nil, fmt.Errorf("%s:%d: unknown category %q", path, n, c)
+				}
 				e.Labels[c] = 1
 			}
 		}
