@@ -36,8 +36,6 @@ func run() error {
 	seeds2 := flag.String("seeds2", "internal/safety/data/seeds2.tsv", "round-5 seed sentences in varied surface forms (TSV; empty: none)")
 	seeds2Weight := flag.Float64("seeds2-weight", 0.4, "training weight of each harmful round-5 seed sentence (0: leave them out)")
 	seeds2SafeWeight := flag.Float64("seeds2-safe-weight", 0.1, "training weight of each safe round-5 seed sentence (0: leave them out)")
-	posts := flag.String("posts", "internal/safety/data/posts_*.tsv", "round-5 user-post text (glob of TSV files; empty: none)")
-	postsWeight := flag.Float64("posts-weight", 0.5, "training weight of each user-post line (0: leave them out)")
 	corpusPath := flag.String("corpus", "internal/safety/data/corpus.txt", "our own template corpus (empty: none)")
 	corpusWeight := flag.Float64("corpus-weight", 0.2, "training weight of each corpus example")
 	ordinaryPath := flag.String("ordinary", "internal/safety/data/ordinary.txt", "ordinary narrative text, one safe example a line (empty: none)")
@@ -122,19 +120,6 @@ func run() error {
 			return err
 		}
 		ex = appendWeighted(ex, sd, *seeds2Weight, *seeds2SafeWeight)
-	}
-	if *posts != "" {
-		files, err := filepath.Glob(*posts)
-		if err != nil {
-			return err
-		}
-		for _, f := range files {
-			sd, err := loadSeeds(f)
-			if err != nil {
-				return err
-			}
-			ex = appendWeighted(ex, sd, *postsWeight, *postsWeight)
-		}
 	}
 	ex = append(ex, own...)
 	if *only != "" {
