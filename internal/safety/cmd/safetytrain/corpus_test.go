@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -78,6 +79,25 @@ func TestCorpusSyntax(t *testing.T) {
 		}
 		if err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestExpectedF1(t *testing.T) {
+	bs := []bandVerdict{
+		{flagged: true, unsafe: true},                // TP
+		{flagged: true, unsafe: false},               // FP
+		{flagged: false, unsafe: true},               // FN
+		{flagged: false, unsure: true, unsafe: true}, // FN without AI; AI decides
+		{flagged: true, unsure: true, unsafe: false}, // FP without AI; AI decides
+	}
+	for _, c := range []struct{ a, want float64 }{
+		{-1, 2.0 / (2 + 2 + 2)},              // tp 1, fp 2, fn 2
+		{1, 2.0 * 2 / (2*2 + 1 + 1)},         // tp 2, fp 1, fn 1
+		{0.5, 2 * 1.5 / (2*1.5 + 1.5 + 1.5)}, // tp 1.5, fp 1.5, fn 1.5
+	} {
+		if got := expectedF1(bs, c.a); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("expectedF1(a=%v) = %v, want %v", c.a, got, c.want)
 		}
 	}
 }

@@ -306,6 +306,10 @@ func crossValidate(ex []safety.Example, opts safety.TrainOptions, k int, misses 
 		perCat[i] = make([]safety.Report, len(sweep))
 	}
 	var def safety.Report
+	// band[i] gathers the OpenAI examples' verdicts at unsure margin
+	// margins[i], for the AI-stage estimate.
+	margins := []float64{0.1, 0.15, 0.2, 0.25}
+	band := make([][]bandVerdict, len(margins))
 	for f := 0; f < k; f++ {
 		var tr, te []safety.Example
 		for _, e := range ex {
@@ -324,6 +328,20 @@ func crossValidate(ex []safety.Example, opts safety.TrainOptions, k int, misses 
 			return err
 		}
 		def.Add(safety.Evaluate(c, te))
+		for i, m := range margins {
+			p := safety.DefaultPolicy()
+			p.UnsureMargin = m
+			cm, err := c.WithPolicy(p)
+			if err != nil {
+				return err
+			}
+			for _, e := range te {
+				if e.Source == "openai" && e.Unsafe >= 0 {
+					v := cm.Classify(e.Text)
+					band[i] = append(band[i], bandVerdict{v.Flagged, v.Unsure, e.Unsafe == 1})
+				}
+			}
+		}
 		if oofOut != nil {
 			for _, e := range te {
 				fmt.Fprintf(oofOut, "%s\t%d\t%.4f\t%d\n", e.Source, len(e.Text), maxScore(c.Classify(e.Text)), e.Unsafe)
@@ -378,7 +396,53 @@ func crossValidate(ex []safety.Example, opts safety.TrainOptions, k int, misses 
 				perCat[j][i].Sources["jbb-harmful"].Recall(), perCat[j][i].Sources["jbb-benign"].FPR())
 		}
 	}
+	fmt.Printf("\n== unsure band on the OpenAI set: what an AI stage could add (expected F1 if it is right with probability a) ==\n")
+	fmt.Printf("margin  sent-to-AI  errors-in-band  F1(none)  F1(a=0.8)  F1(a=0.9)  F1(a=1)\n")
+	for i, m := range margins {
+		sent, errs, errsIn := 0, 0, 0
+		for _, b := range band[i] {
+			if b.unsure {
+				sent++
+			}
+			if b.flagged != b.unsafe {
+				errs++
+				if b.unsure {
+					errsIn++
+				}
+			}
+		}
+		fmt.Printf("%.2f    %4d/%d  %7d/%d  %8.3f  %9.3f  %9.3f  %7.3f\n", m, sent, len(band[i]), errsIn, errs,
+			expectedF1(band[i], -1), expectedF1(band[i], 0.8), expectedF1(band[i], 0.9), expectedF1(band[i], 1))
+	}
 	return nil
+}
+
+// bandVerdict is one example's verdict and truth for the unsure-band report.
+type bandVerdict struct{ flagged, unsure, unsafe bool }
+
+// expectedF1 is the flagged-vs-not F1 when the unsure verdicts go to an AI
+// stage that is right with probability a (a < 0: no AI stage).
+func expectedF1(bs []bandVerdict, a float64) float64 {
+	var tp, fp, fn float64
+	for _, b := range bs {
+		switch {
+		case b.unsure && a >= 0 && b.unsafe:
+			tp += a
+			fn += 1 - a
+		case b.unsure && a >= 0:
+			fp += 1 - a
+		case b.flagged && b.unsafe:
+			tp++
+		case b.flagged:
+			fp++
+		case b.unsafe:
+			fn++
+		}
+	}
+	if tp == 0 {
+		return 0
+	}
+	return 2 * tp / (2*tp + fp + fn)
 }
 
 func maxScore(v safety.Verdict) float64 {
