@@ -34,7 +34,10 @@ type Screening struct {
 
 // Pipeline builds the stages in their required order (safety, then
 // privacy) and the Strikes meter (with safety on) over reg. It fits
-// orchestrator.Config.Pipeline.
+// orchestrator.Config.Pipeline. With metrics, a Checker without an Observe
+// hook gets one: each screen's latency and verdict per source (built-in,
+// AI stage) become peerllm_safety_check_seconds and
+// peerllm_safety_verdicts_total.
 func (s *Screening) Pipeline(reg *registry.Registry, metrics prometheus.Registerer, log *slog.Logger) ([]pipeline.Stage, []pipeline.Meter, error) {
 	if s.Checker == nil || s.Checker.Classifier == nil {
 		return nil, nil, errors.New("screening: no classifier")
@@ -45,6 +48,9 @@ func (s *Screening) Pipeline(reg *registry.Registry, metrics prometheus.Register
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if s.Checker.Observe == nil && metrics != nil {
+		s.Checker.Observe = m.get().observeCheck
 	}
 	var st []pipeline.Stage
 	var me []pipeline.Meter

@@ -28,6 +28,8 @@ type metrics struct {
 	strikes  *prometheus.CounterVec   // result
 	aiErrors prometheus.Counter
 	sanErrs  prometheus.Counter
+	check    *prometheus.HistogramVec // source: builtin, ai
+	verdicts *prometheus.CounterVec   // source, result: flagged, safe, error
 }
 
 // Metrics registers the stages' series on reg once; pass the result to every
@@ -59,11 +61,18 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		aiErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "peerllm_safety_ai_errors_total", Help: "AI moderation calls that failed (the built-in verdict was used).",
 		}),
+		check: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "peerllm_safety_check_seconds", Help: "Time one prompt screen took, per source (builtin classifier, ai moderation stage).",
+			Buckets: []float64{.00001, .00005, .0001, .0005, .001, .005, .025, .1, .5, 2},
+		}, []string{"source"}),
+		verdicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "peerllm_safety_verdicts_total", Help: "Prompt screens per source and result (flagged, safe, error); the ai source only sees prompts the built-in screen is unsure about.",
+		}, []string{"source", "result"}),
 		sanErrs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "peerllm_privacy_sanitizer_errors_total", Help: "Privacy sanitizer calls that failed (the built-in detections were used).",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.admit, m.refused, m.stopped, m.entities, m.strikes, m.aiErrors, m.sanErrs} {
+	for _, c := range []prometheus.Collector{m.admit, m.refused, m.stopped, m.entities, m.strikes, m.aiErrors, m.sanErrs, m.check, m.verdicts} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -110,6 +119,23 @@ func (m *metrics) strikeAdd(result string) {
 	if m != nil {
 		m.strikes.WithLabelValues(result).Inc()
 	}
+}
+
+// observeCheck fits safety.Checker.Observe: one screen's latency and
+// verdict per source (never the text).
+func (m *metrics) observeCheck(source string, d time.Duration, flagged bool, err error) {
+	if m == nil {
+		return
+	}
+	m.check.WithLabelValues(source).Observe(d.Seconds())
+	result := "safe"
+	switch {
+	case err != nil:
+		result = "error"
+	case flagged:
+		result = "flagged"
+	}
+	m.verdicts.WithLabelValues(source, result).Inc()
 }
 
 func (m *metrics) aiError() {
