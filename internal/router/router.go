@@ -138,13 +138,36 @@ func Prior(cands []Candidate) Candidate {
 // score wins, which tests use for determinism).
 func Choose(cands []Candidate, w Want, rng *rand.Rand) Choice {
 	scores, usable, full := scoreAll(cands, w)
-	ch := Choice{Main: pick(cands, scores, rng), Backup: -1}
+	ch := Choice{Main: pick(cands, tierFirst(cands, scores, w), rng), Backup: -1}
 	if ch.Main < 0 {
 		ch.Full = usable > 0 && full == usable
 		return ch
 	}
 	ch.Backup = backup(cands, scores, cands[ch.Main], rng)
 	return ch
+}
+
+// tierFirst returns scores with every host outside w's preferred tier left
+// out (-1) when a host of that tier is free: a request that prefers
+// enterprise hosts gets one as its main whenever it can, however the scores
+// compare. Backups are chosen from every host. Without a preferred tier, or
+// with none of its hosts free, it returns scores unchanged.
+func tierFirst(cands []Candidate, scores []float64, w Want) []float64 {
+	if w.Tier != "enterprise" {
+		return scores
+	}
+	only := make([]float64, len(scores))
+	found := false
+	for i, s := range scores {
+		only[i] = -1
+		if s >= 0 && cands[i].Tier == "enterprise" {
+			only[i], found = s, true
+		}
+	}
+	if !found {
+		return scores
+	}
+	return only
 }
 
 // ChooseBackup picks a backup for a task whose main is main (which need not
