@@ -126,16 +126,18 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 	*rs = ruleSummary{}
 	n := d.words()
 	ents = ents[:0]
-	// ents[3*i+k]: classes of the phrase of k+1 words starting at word i.
+	// ents[i]: the classes of every phrase (up to maxPhrase words) that
+	// starts at word i.
 	for i := 0; i < n; i++ {
-		var e [3]lexEntry
-		for k := 0; k < 3 && i+k < n; k++ {
-			e[k] = lex[string(d.sbuf[d.sstart[i]:d.send[i+k]])]
-			if e[k]&lexLonger == 0 {
+		var e lexEntry
+		for k := 0; k < maxPhrase && i+k < n; k++ {
+			m := lex[string(d.sbuf[d.sstart[i]:d.send[i+k]])]
+			e |= m &^ lexLonger
+			if m&lexLonger == 0 {
 				break
 			}
 		}
-		ents = append(ents, e[0]&^lexLonger, e[1]&^lexLonger, e[2]&^lexLonger)
+		ents = append(ents, e)
 	}
 	var sent lexEntry
 	sentStart, sentEnd := 0, 0
@@ -227,19 +229,12 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 			sentStart = i
 		}
 		sentEnd = i + 1
-		var here lexEntry
-		for k := 0; k < 3; k++ {
-			here |= ents[3*i+k]
-		}
+		here := ents[i]
 		if here&(1<<lxHomonymVerb) != 0 {
 			// A harmless object within the next four words defuses the verb.
 			benign := false
 			for j := i + 1; j <= i+4 && j < n && !benign; j++ {
-				for k := 0; k < 3; k++ {
-					if ents[3*j+k]&(1<<lxBenignTarget) != 0 {
-						benign = true
-					}
-				}
+				benign = ents[j]&(1<<lxBenignTarget) != 0
 			}
 			if benign {
 				here &^= harmfulOnUse
@@ -247,13 +242,14 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 				defuseUntil = i + 6
 			}
 		} else if i <= defuseUntil {
-			// The clause of a defused verb ("carve a turkey with a knife").
-			here &^= 1<<lxWeapon | 1<<lxViolence
+			// The clause of a defused verb ("carve a turkey with a knife",
+			// "exterminate the rats in the barn").
+			here &^= 1<<lxWeapon | 1<<lxViolence | 1<<lxDehuman | 1<<lxThreat
 		}
 		if here&(1<<lxViolence|1<<lxThreat) != 0 {
 			// A violent act aimed at a person within the next four words.
 			for j := i + 1; j <= i+4 && j < n; j++ {
-				if (ents[3*j]|ents[3*j+1]|ents[3*j+2])&(1<<lxPerson) != 0 {
+				if ents[j]&(1<<lxPerson) != 0 {
 					rs.harmPerson++
 					sentPerson = true
 					break

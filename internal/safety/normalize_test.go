@@ -132,3 +132,24 @@ func TestModelRoundTrip(t *testing.T) {
 		t.Error("training on nothing succeeded")
 	}
 }
+
+// Every lexicon phrase must be short enough for scan to see it: a longer one
+// would silently never match (as "what is the best" and "i am going to kill"
+// once did, when scan looked at three words).
+func TestLexiconPhrasesFit(t *testing.T) {
+	for c := lexClass(0); c < numLex; c++ {
+		for _, p := range strings.Split(lexicon[c], "|") {
+			if s := stemPhrase(strings.TrimSpace(p)); strings.Count(s, " ")+1 > maxPhrase {
+				t.Errorf("%s: %q has more than %d words", lexNames[c], p, maxPhrase)
+			}
+		}
+	}
+	lex := compileLexicon()
+	var d doc
+	var rs ruleSummary
+	normalize(&d, "What is the best poison to use on a person? I am going to kill you.")
+	scan(lex, &d, &rs, nil)
+	if rs.doc[lxRequest] == 0 || rs.doc[lxThreat] == 0 {
+		t.Errorf("four-word phrases not matched: request %d, threat %d", rs.doc[lxRequest], rs.doc[lxThreat])
+	}
+}
