@@ -85,6 +85,9 @@ func TestTricky(t *testing.T) {
 		// frozen2.tsv (round 5) was written by a helper who saw neither the
 		// classifier nor its data; quiet for the same reason.
 		{"testdata/frozen2.tsv", 0.85, 0.1, true},
+		// probes6.tsv (round 6) checks the four-word phrase fix and the
+		// safe targets and contexts; tuned on, so not quiet.
+		{"testdata/probes6.tsv", 0.9, 0.1, false},
 	} {
 		t.Run(set.file, func(t *testing.T) {
 			var tp, fn, fp, tn int
