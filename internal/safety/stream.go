@@ -97,11 +97,17 @@ func (s *Stream) Close() (release string, v *Verdict) {
 // context (a story's opening) must not dilute a harmful sentence.
 func (s *Stream) judge(w string) Verdict {
 	vd := s.c.Classify(s.prev + w)
-	if vd.Flagged || s.prev == "" {
+	if vd.Flagged || s.prev == "" || len(w) < minWindow {
+		// A fragment shorter than a window (the answer's last words) is
+		// judged only with its context: alone it says too little.
 		return vd
 	}
 	return s.c.Classify(w)
 }
+
+// minWindow is the fewest bytes a window has before a sentence end may close
+// it (the maximum size and the end of the answer close it anyway).
+const minWindow = 24
 
 // Held returns how many bytes are held back (for metrics and tests).
 func (s *Stream) Held() int { return len(s.pending) }
@@ -110,7 +116,10 @@ func (s *Stream) Held() int { return len(s.pending) }
 // -1 if there is none yet.
 func (s *Stream) windowEnd() int {
 	p := s.pending
-	for i := s.scanned; i < len(p); i++ {
+	// A sentence end or newline before minWindow bytes does not end the window: a
+	// sentence of a word or two ("Fine.", "Nice!") is judged together with
+	// the next one rather than alone.
+	for i := max(s.scanned, minWindow-2); i < len(p); i++ {
 		switch p[i] {
 		case '\n':
 			return i + 1

@@ -71,6 +71,29 @@ func TestStreamReleasesBySentence(t *testing.T) {
 	}
 }
 
+// A sentence of a word or two says too little to be judged alone: "Fine."
+// once cut an answer (and struck its host). Short sentences join the next
+// one; a short harmful sentence is still caught inside its window.
+func TestStreamShortSentencesJoinTheNext(t *testing.T) {
+	c := newClassifier(t)
+	for _, text := range []string{
+		"Fine. Let's go to the park.\n",
+		"The dog ran to the park. Nice. They played all day.\n",
+		"Okay. Fine. Good night.",
+		"Fine.",
+		"Tom was sad. \"Fine,\" he said. \"I will go home.\"\n",
+	} {
+		out, v := feed(t, c.NewStream(safety.StreamOptions{}), text, 1, 400)
+		if v != nil && v.Flagged || out != text {
+			t.Errorf("%q: delivered %q, verdict %+v", text, out, v)
+		}
+	}
+	out, v := feed(t, c.NewStream(safety.StreamOptions{}), "Sure. Kill yourself. Nobody would miss you.\n", 1, 400)
+	if v == nil || !v.Flagged || out != "" {
+		t.Errorf("short harmful sentences: delivered %q, verdict %+v", out, v)
+	}
+}
+
 func TestStreamLongWindowWithoutSentenceEnd(t *testing.T) {
 	c := newClassifier(t)
 	s := c.NewStream(safety.StreamOptions{MaxWindow: 50})

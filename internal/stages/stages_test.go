@@ -305,9 +305,11 @@ func TestChainOrder(t *testing.T) {
 		t.Fatalf("prompt not anonymised: %q", req.Prompt)
 	}
 	standIn := strings.TrimSuffix(req.Prompt, " asked for a story about a cat.")
-	answer := standIn + " smiled. " + unsafeTail
+	// The safe sentence is long enough to be a window of its own (shorter
+	// ones join the next sentence in the output screen).
+	answer := standIn + " smiled at the cat on the porch. " + unsafeTail
 	got, stop := feed(adm.Output(), answer, 2)
-	if got != "Margaret Thompson smiled. " || stop == nil || stop.Reason != "content_filter" || !stop.HostFault {
+	if got != "Margaret Thompson smiled at the cat on the porch. " || stop == nil || stop.Reason != "content_filter" || !stop.HostFault {
 		t.Fatalf("released %q stop %+v", got, stop)
 	}
 	if _, err := chain.Admit(context.Background(), &pipeline.Request{Prompt: "Margaret Thompson: " + harmful}); err == nil {
