@@ -41,6 +41,12 @@ func prior(rs *ruleSummary) [numHeads]float32 {
 		p[hAny] += 2.5
 		p[hViolence] += 2.5
 	}
+	if rs.slurUse > 0 {
+		// A slur used, not discussed, is hate whatever else the text says
+		// (10 of the 11 moderation-set texts with a slur are flagged).
+		p[hAny] += 1.5
+		p[hHate] += 1.5
+	}
 	if rs.minorSex > 0 {
 		p[hAny] += 2
 		p[hSexualMinors] += 3
@@ -97,6 +103,9 @@ type ruleSummary struct {
 	// a minor and explicit sexual words (never defused).
 	strongReq lexEntry
 	minorSex  int
+	// slurUse counts sentences with a slur and no discussion, safety or
+	// fiction frame ("the word X has a painful history" has one).
+	slurUse int
 	// focus holds the word ranges [from, to) of up to maxFocus sentences
 	// that ask for (or plan) harm with no defusing frame, or put minors with
 	// explicit sexual words; nfocus counts them. Scoring also scores these
@@ -190,6 +199,9 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 			if asks && !d && sentPerson {
 				rs.reqHarmPerson++
 			}
+		}
+		if sent&(1<<lxSlur) != 0 && sent&(1<<lxDiscuss|1<<lxSafety|1<<lxFiction) == 0 {
+			rs.slurUse++
 		}
 		// Minors with explicit sexual words: a fiction frame does not defuse
 		// it, only a protective one (report, prevent, condemn).
@@ -324,7 +336,7 @@ func featurize(fs []feature, d *doc, rs *ruleSummary, mask uint32) []feature {
 			}
 		}
 	}
-	for i, k := range [...]int{rs.benignUse, rs.reqHarm, rs.reqHarmDefused, rs.reqMalice, rs.planHarm, rs.harmDefused, rs.harmPerson, rs.reqHarmPerson, int(rs.strongReq), rs.minorSex} {
+	for i, k := range [...]int{rs.benignUse, rs.reqHarm, rs.reqHarmDefused, rs.reqMalice, rs.planHarm, rs.harmDefused, rs.harmPerson, rs.reqHarmPerson, int(rs.strongReq), rs.minorSex, rs.slurUse} {
 		if k > 0 {
 			rule(1002, uint64(i))
 		}
