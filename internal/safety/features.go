@@ -47,6 +47,10 @@ func prior(rs *ruleSummary) [numHeads]float32 {
 		p[hAny] += 1.5
 		p[hHate] += 1.5
 	}
+	if rs.selfHarmFirst > 0 {
+		p[hAny] += 1
+		p[hSelfHarm] += 1
+	}
 	if rs.minorSex > 0 {
 		p[hAny] += 2
 		p[hSexualMinors] += 3
@@ -106,6 +110,10 @@ type ruleSummary struct {
 	// slurUse counts sentences with a slur and no discussion, safety or
 	// fiction frame ("the word X has a painful history" has one).
 	slurUse int
+	// selfHarmFirst counts sentences about the writer's own self-harm
+	// ("I started cutting in 5th grade") with no help-seeking, discussion
+	// or fiction frame.
+	selfHarmFirst int
 	// focus holds the word ranges [from, to) of up to maxFocus sentences
 	// that ask for (or plan) harm with no defusing frame, or put minors with
 	// explicit sexual words; nfocus counts them. Scoring also scores these
@@ -203,6 +211,9 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 		if sent&(1<<lxSlur) != 0 && sent&(1<<lxDiscuss|1<<lxSafety|1<<lxFiction) == 0 {
 			rs.slurUse++
 		}
+		if sent&(1<<lxSelfHarm) != 0 && sent&(1<<lxSelf|1<<lxFirstPerson) != 0 && sent&(1<<lxDiscuss|1<<lxSafety|1<<lxFiction) == 0 {
+			rs.selfHarmFirst++
+		}
 		// Minors with explicit sexual words: a fiction frame does not defuse
 		// it, only a protective one (report, prevent, condemn).
 		if sent&(1<<lxMinor) != 0 && sent&(1<<lxSexExplicit) != 0 && sent&(1<<lxSafety) == 0 {
@@ -249,6 +260,13 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 			benign := i > 0 && ents[i-1]&(1<<lxBenignTarget) != 0
 			for j := i + 1; j <= i+4 && j < n && !benign; j++ {
 				benign = ents[j]&(1<<lxBenignTarget) != 0
+				// A person first is the verb's object ("shoot everyone
+				// at my job"), unless a harmless thing follows it as
+				// the possessed ("cut her hair").
+				if !benign && ents[j]&(1<<lxPerson) != 0 &&
+					(j+1 >= n || ents[j+1]&(1<<lxBenignTarget) == 0) {
+					break
+				}
 			}
 			if benign {
 				here &^= harmfulOnUse
@@ -336,7 +354,7 @@ func featurize(fs []feature, d *doc, rs *ruleSummary, mask uint32) []feature {
 			}
 		}
 	}
-	for i, k := range [...]int{rs.benignUse, rs.reqHarm, rs.reqHarmDefused, rs.reqMalice, rs.planHarm, rs.harmDefused, rs.harmPerson, rs.reqHarmPerson, int(rs.strongReq), rs.minorSex, rs.slurUse} {
+	for i, k := range [...]int{rs.benignUse, rs.reqHarm, rs.reqHarmDefused, rs.reqMalice, rs.planHarm, rs.harmDefused, rs.harmPerson, rs.reqHarmPerson, int(rs.strongReq), rs.minorSex, rs.slurUse, rs.selfHarmFirst} {
 		if k > 0 {
 			rule(1002, uint64(i))
 		}
