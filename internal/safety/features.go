@@ -47,6 +47,18 @@ func prior(rs *ruleSummary) [numHeads]float32 {
 		p[hAny] += 1.5
 		p[hHate] += 1.5
 	}
+	if rs.threatUse > 0 {
+		p[hAny] += 1
+		p[hViolence] += 1
+	}
+	if rs.insultYou > 0 {
+		p[hAny] += 1
+		p[hHarassment] += 1
+	}
+	if rs.sexUse > 0 {
+		p[hAny] += 1
+		p[hSexual] += 1
+	}
 	if rs.selfHarmFirst > 0 {
 		p[hAny] += 1
 		p[hSelfHarm] += 1
@@ -114,6 +126,13 @@ type ruleSummary struct {
 	// ("I started cutting in 5th grade") with no help-seeking, discussion
 	// or fiction frame.
 	selfHarmFirst int
+	// sexUse counts sentences with explicit sexual words and no medical,
+	// discussion, safety or fiction frame.
+	sexUse int
+	// insultYou counts insults aimed at "you" with no frame.
+	insultYou int
+	// threatUse counts threats and calls for violence with no frame.
+	threatUse int
 	// focus holds the word ranges [from, to) of up to maxFocus sentences
 	// that ask for (or plan) harm with no defusing frame, or put minors with
 	// explicit sexual words; nfocus counts them. Scoring also scores these
@@ -210,6 +229,15 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 		}
 		if sent&(1<<lxSlur) != 0 && sent&(1<<lxDiscuss|1<<lxSafety|1<<lxFiction) == 0 {
 			rs.slurUse++
+		}
+		if sent&(1<<lxThreat) != 0 && sent&(1<<lxDiscuss|1<<lxSafety|1<<lxFiction|1<<lxGame) == 0 {
+			rs.threatUse++
+		}
+		if sent&(1<<lxInsult) != 0 && sent&(1<<lxSecond) != 0 && sent&(1<<lxDiscuss|1<<lxSafety|1<<lxFiction|1<<lxGame) == 0 {
+			rs.insultYou++
+		}
+		if sent&(1<<lxSexExplicit) != 0 && sent&(1<<lxDiscuss|1<<lxSafety|1<<lxFiction) == 0 {
+			rs.sexUse++
 		}
 		if sent&(1<<lxSelfHarm) != 0 && sent&(1<<lxSelf|1<<lxFirstPerson) != 0 && sent&(1<<lxDiscuss|1<<lxSafety|1<<lxFiction) == 0 {
 			rs.selfHarmFirst++
@@ -354,7 +382,7 @@ func featurize(fs []feature, d *doc, rs *ruleSummary, mask uint32) []feature {
 			}
 		}
 	}
-	for i, k := range [...]int{rs.benignUse, rs.reqHarm, rs.reqHarmDefused, rs.reqMalice, rs.planHarm, rs.harmDefused, rs.harmPerson, rs.reqHarmPerson, int(rs.strongReq), rs.minorSex, rs.slurUse, rs.selfHarmFirst} {
+	for i, k := range [...]int{rs.benignUse, rs.reqHarm, rs.reqHarmDefused, rs.reqMalice, rs.planHarm, rs.harmDefused, rs.harmPerson, rs.reqHarmPerson, int(rs.strongReq), rs.minorSex, rs.slurUse, rs.selfHarmFirst, rs.sexUse, rs.insultYou, rs.threatUse} {
 		if k > 0 {
 			rule(1002, uint64(i))
 		}
