@@ -32,7 +32,7 @@ func DefaultPolicy() Policy {
 		Thresholds: map[string]float64{
 			Sexual:               0.4,
 			SexualMinors:         0.5,
-			Hate:                 0.5,
+			Hate:                 0.6,
 			HateThreatening:      0.5,
 			Harassment:           0.4,
 			SelfHarm:             0.5,
