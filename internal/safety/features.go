@@ -6,8 +6,9 @@ import (
 
 // prior is the hand-set part of the logits: fixed rule weights for signals
 // the dev data is too small to teach (a request for unambiguous harm, a
-// violent act aimed at a person, minors with explicit sexual words). Training
-// learns the rest on top of it (it is included in the training logits).
+// violent act aimed at a person, minors with explicit sexual words). They are
+// added at inference only: training never sees them, so it cannot learn them
+// away.
 func prior(rs *ruleSummary) [numHeads]float32 {
 	var p [numHeads]float32
 	const (
@@ -41,27 +42,26 @@ func prior(rs *ruleSummary) [numHeads]float32 {
 		p[hAny] += 2.5
 		p[hViolence] += 2.5
 	}
-	if rs.slurUse > 0 {
-		// A slur used, not discussed, is hate whatever else the text says
-		// (10 of the 11 moderation-set texts with a slur are flagged).
-		p[hAny] += 1.5
-		p[hHate] += 1.5
-	}
-	if rs.threatUse > 0 {
-		p[hAny] += 1
-		p[hViolence] += 1
-	}
-	if rs.insultYou > 0 {
-		p[hAny] += 1
-		p[hHarassment] += 1
-	}
-	if rs.sexUse > 0 {
-		p[hAny] += 1
-		p[hSexual] += 1
-	}
-	if rs.selfHarmFirst > 0 {
-		p[hAny] += 1
-		p[hSelfHarm] += 1
+	// Round 6: the moderation set's conventions, each a sentence with no
+	// discussion, safety or fiction frame. A slur used, not discussed, is
+	// hate whatever else the text says (10 of the 11 moderation-set texts
+	// with a slur are flagged). Each was kept only if cross-validated F1 rose
+	// in at least six of eight seeds.
+	for _, u := range [...]struct {
+		n     int
+		head  int
+		boost float32
+	}{
+		{rs.slurUse, hHate, 1.5},
+		{rs.threatUse, hViolence, 1},
+		{rs.insultYou, hHarassment, 1},
+		{rs.sexUse, hSexual, 1},
+		{rs.selfHarmFirst, hSelfHarm, 1},
+	} {
+		if u.n > 0 {
+			p[hAny] += u.boost
+			p[u.head] += u.boost
+		}
 	}
 	if rs.minorSex > 0 {
 		p[hAny] += 2
@@ -227,20 +227,28 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 				rs.reqHarmPerson++
 			}
 		}
-		if sent&(1<<lxSlur) != 0 && sent&(1<<lxDiscuss|1<<lxSafety|1<<lxFiction) == 0 {
-			rs.slurUse++
-		}
-		if sent&(1<<lxThreat) != 0 && sent&(1<<lxDiscuss|1<<lxSafety|1<<lxFiction|1<<lxGame) == 0 {
-			rs.threatUse++
-		}
-		if sent&(1<<lxInsult) != 0 && sent&(1<<lxSecond) != 0 && sent&(1<<lxDiscuss|1<<lxSafety|1<<lxFiction|1<<lxGame) == 0 {
-			rs.insultYou++
-		}
-		if sent&(1<<lxSexExplicit) != 0 && sent&(1<<lxDiscuss|1<<lxSafety|1<<lxFiction) == 0 {
-			rs.sexUse++
-		}
-		if sent&(1<<lxSelfHarm) != 0 && sent&(1<<lxSelf|1<<lxFirstPerson) != 0 && sent&(1<<lxDiscuss|1<<lxSafety|1<<lxFiction) == 0 {
-			rs.selfHarmFirst++
+		// Uses of a harm class outside a discussion, safety or fiction
+		// frame (round 6): see prior. A game frame also covers threats and
+		// insults.
+		const framed = 1<<lxDiscuss | 1<<lxSafety | 1<<lxFiction
+		if sent&framed == 0 {
+			has := func(c lexClass) bool { return sent&(1<<c) != 0 }
+			game := has(lxGame)
+			if has(lxSlur) {
+				rs.slurUse++
+			}
+			if has(lxThreat) && !game {
+				rs.threatUse++
+			}
+			if has(lxInsult) && has(lxSecond) && !game {
+				rs.insultYou++
+			}
+			if has(lxSexExplicit) {
+				rs.sexUse++
+			}
+			if has(lxSelfHarm) && (has(lxSelf) || has(lxFirstPerson)) {
+				rs.selfHarmFirst++
+			}
 		}
 		// Minors with explicit sexual words: a fiction frame does not defuse
 		// it, only a protective one (report, prevent, condemn).
