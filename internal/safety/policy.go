@@ -46,7 +46,7 @@ func DefaultPolicy() Policy {
 			IllegalMalware:       0.5,
 			IllegalFraud:         0.5,
 		},
-		UnsureMargin: 0.15,
+		UnsureMargin: 0.2,
 	}
 }
 
