@@ -340,10 +340,10 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 // handful of n-grams, and a word such as "fine" (fines, define) or "nice"
 // scored as harm on n-gram weights alone: "Fine." as an answer's first
 // sentence was cut by the output screen and its host struck. A short
-// text's n-grams now count as they would inside a sentence of about ten
+// text's n-grams now count as they would inside a sentence of about seven
 // words; the lexicon and rule features (value 1) are unaffected, so "kill
-// yourself" still trips. Cross-validation: OpenAI F1 -0.004, JBB benign FPR
-// -0.012 (means of seeds 1-8), within noise.
+// yourself" still trips. Cross-validation (round 6b, means of seeds 1-8):
+// OpenAI F1 -0.003, within noise; JBB benign FPR -0.010.
 const minNgrams = 32
 
 // featurize appends the model's features for d to fs: word unigrams and
