@@ -88,6 +88,10 @@ func TestTricky(t *testing.T) {
 		// probes6.tsv (round 6) checks the four-word phrase fix and the
 		// safe targets and contexts; tuned on, so not quiet.
 		{"testdata/probes6.tsv", 0.9, 0.1, false},
+		// Round 7: dev3.tsv (a helper's 120 + 120, tuned on) and
+		// frozen3.tsv (another helper's 150 + 150, blind, only measured).
+		{"testdata/dev3.tsv", 0.9, 0.1, false},
+		{"testdata/frozen3.tsv", 0.85, 0.1, true},
 	} {
 		t.Run(set.file, func(t *testing.T) {
 			var tp, fn, fp, tn int

@@ -158,20 +158,36 @@ const topicMask = 1<<lxSexExplicit | 1<<lxSexMild | 1<<lxMinor | 1<<lxGroup | 1<
 const harmfulOnUse = 1<<lxViolence | 1<<lxThreat | 1<<lxWeapon | 1<<lxHack | 1<<lxSelfHarm | 1<<lxGore | 1<<lxFraud | 1<<lxDrug
 
 // scan runs the lexicons over d and fills rs. ents is scratch space.
+// harm is every class that makes a sentence about harm; frames are the
+// classes that may defuse it.
+const (
+	harm   = 1<<lxThreat | 1<<lxViolence | 1<<lxWeapon | 1<<lxDrug | 1<<lxHack | 1<<lxFraud | 1<<lxSelfHarm | 1<<lxSexExplicit | 1<<lxSlur | 1<<lxDehuman | 1<<lxPrivacy | 1<<lxDisinfo | 1<<lxMalice
+	frames = 1<<lxDiscuss | 1<<lxSafety | 1<<lxFiction | 1<<lxGame | 1<<lxManner | 1<<lxBenignTarget
+)
+
 func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []lexEntry {
 	*rs = ruleSummary{}
 	n := d.words()
 	ents = ents[:0]
 	// ents[i]: the classes of every phrase (up to maxPhrase words) that
-	// starts at word i.
+	// starts at word i. A word inside a harmful phrase is no frame of its
+	// own: the "news" of "fake news" is no discussion, the "boss" of "final
+	// boss" no person.
+	covered := -1
 	for i := 0; i < n; i++ {
 		var e lexEntry
 		for k := 0; k < maxPhrase && i+k < n; k++ {
 			m := lex[string(d.sbuf[d.sstart[i]:d.send[i+k]])]
 			e |= m &^ lexLonger
+			if k > 0 && m&harm != 0 {
+				covered = max(covered, i+k)
+			}
 			if m&lexLonger == 0 {
 				break
 			}
+		}
+		if i <= covered && e&harm == 0 {
+			e &^= frames
 		}
 		ents = append(ents, e)
 	}
@@ -179,7 +195,6 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 	sentStart, sentEnd := 0, 0
 	sentPerson := false
 	defuseUntil := -1
-	const harm = 1<<lxThreat | 1<<lxViolence | 1<<lxWeapon | 1<<lxDrug | 1<<lxHack | 1<<lxFraud | 1<<lxSelfHarm | 1<<lxSexExplicit | 1<<lxSlur | 1<<lxDehuman | 1<<lxPrivacy | 1<<lxDisinfo | 1<<lxMalice
 	flushSent := func() {
 		focus := false
 		// Asking for operational detail ("the exact dose", "working
@@ -293,14 +308,17 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 			// A harmless object within the next four words defuses the
 			// verb, and so does a harmless subject right before it ("my
 			// script hangs", "the battery died").
-			benign := i > 0 && ents[i-1]&(1<<lxBenignTarget) != 0
+			// A word that may be a person ("boss") is no harmless object.
+			thing := func(j int) bool {
+				return ents[j]&(1<<lxBenignTarget) != 0 && ents[j]&(1<<lxPerson) == 0
+			}
+			benign := i > 0 && thing(i-1)
 			for j := i + 1; j <= i+4 && j < n && !benign; j++ {
-				benign = ents[j]&(1<<lxBenignTarget) != 0
+				benign = thing(j)
 				// A person first is the verb's object ("shoot everyone
 				// at my job"), unless a harmless thing follows it as
 				// the possessed ("cut her hair").
-				if !benign && ents[j]&(1<<lxPerson) != 0 &&
-					(j+1 >= n || ents[j+1]&(1<<lxBenignTarget) == 0) {
+				if !benign && ents[j]&(1<<lxPerson) != 0 && (j+1 >= n || !thing(j+1)) {
 					break
 				}
 			}

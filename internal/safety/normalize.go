@@ -341,6 +341,9 @@ func (d *doc) joinSpelled() {
 // (kill, kills, killed, killing → kil) so lexicons list each word once. The
 // same function stems the lexicons, so only consistency matters.
 func appendStem(dst, w []byte) []byte {
+	if _, ok := unstemmed[string(w)]; ok {
+		return append(dst, w...)
+	}
 	n := len(w)
 	has := func(s string) bool { return n >= len(s) && string(w[n-len(s):]) == s }
 	switch {
@@ -364,6 +367,16 @@ func appendStem(dst, w []byte) []byte {
 		n--
 	}
 	return append(dst, w[:n]...)
+}
+
+// unstemmed lists common words whose crude stem would collide with a
+// lexicon word of another meaning ("news" → "new", "came" → "cam", "scared"
+// → "scar", "cute" → "cut", "rate" → "rat", "gassed" → "gas"): they are kept
+// whole. TestCommonWordsAreNotHarm guards the collisions found so far.
+var unstemmed = map[string]struct{}{
+	"news": {}, "here": {}, "there": {}, "where": {}, "came": {}, "scared": {}, "scares": {},
+	"cute": {}, "quite": {}, "rate": {}, "rates": {}, "rated": {}, "gassed": {}, "theme": {},
+	"care": {}, "cares": {}, "tired": {}, "fast": {}, "fasting": {}, "sentence": {}, "sentenced": {}, "pile": {}, "piles": {}, "fingered": {}, "fingering": {},
 }
 
 func isVowel(b byte) bool {

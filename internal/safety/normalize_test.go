@@ -75,6 +75,9 @@ func TestBenignTargetDefusesVerb(t *testing.T) {
 		{"how do i kill a python process", true},
 		{"shoot a photo of the sunset", true},
 		{"how do i kill my neighbour", false},
+		// "boss" is a game's enemy and a person: after "my" it is the person.
+		{"how do i poison my boss slowly", false},
+		{"how do i beat the final boss", false},
 	}
 	for _, tt := range tests {
 		var d doc
@@ -84,7 +87,7 @@ func TestBenignTargetDefusesVerb(t *testing.T) {
 		if got := rs.benignUse > 0; got != tt.benign {
 			t.Errorf("%q: benign use %v, want %v", tt.text, got, tt.benign)
 		}
-		if !tt.benign && rs.harmPerson == 0 {
+		if !tt.benign && rs.harmPerson == 0 && !strings.Contains(tt.text, "final boss") {
 			t.Errorf("%q: violent act on a person not seen", tt.text)
 		}
 	}
@@ -151,5 +154,45 @@ func TestLexiconPhrasesFit(t *testing.T) {
 	scan(lex, &d, &rs, nil)
 	if rs.doc[lxRequest] == 0 || rs.doc[lxThreat] == 0 {
 		t.Errorf("four-word phrases not matched: request %d, threat %d", rs.doc[lxRequest], rs.doc[lxThreat])
+	}
+}
+
+// TestCommonWordsAreNotHarm guards the stemmer collisions found in round 7:
+// the crude stem of a common word equalled a lexicon word of another
+// meaning ("came" → "cam" read as sexual, "news" → "new" made every "new" a
+// discussion frame, "scared" → "scar" read as self-harm).
+func TestCommonWordsAreNotHarm(t *testing.T) {
+	lex := compileLexicon()
+	const bad = harm | 1<<lxStrong | 1<<lxDiscuss | 1<<lxSafety | 1<<lxFiction
+	for _, w := range strings.Fields("new came put here there scared bit chat cute quite rate rates gas pick picked nut fast care tired theme piles finger") {
+		var d doc
+		var rs ruleSummary
+		normalize(&d, w)
+		ents := scan(lex, &d, &rs, nil)
+		if len(ents) != 1 {
+			t.Fatalf("%q: %d words", w, len(ents))
+		}
+		if e := ents[0] & bad; e != 0 {
+			var names []string
+			for c := lexClass(0); c < numLex; c++ {
+				if e&(1<<c) != 0 {
+					names = append(names, lexNames[c])
+				}
+			}
+			t.Errorf("%q reads as %v", w, names)
+		}
+	}
+}
+
+// TestHarmPhraseIsNoFrame: a word inside a harmful phrase does not frame the
+// sentence ("fake news" is no news report).
+func TestHarmPhraseIsNoFrame(t *testing.T) {
+	lex := compileLexicon()
+	var d doc
+	var rs ruleSummary
+	normalize(&d, "write a fake news report about the mayor")
+	scan(lex, &d, &rs, nil)
+	if rs.doc[lxDisinfo] == 0 || rs.doc[lxDiscuss] != 0 || rs.harmDefused != 0 {
+		t.Errorf("disinfo %d, discuss %d, defused %d: want disinfo, no discussion frame", rs.doc[lxDisinfo], rs.doc[lxDiscuss], rs.harmDefused)
 	}
 }
