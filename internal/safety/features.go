@@ -312,7 +312,10 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 			thing := func(j int) bool {
 				return ents[j]&(1<<lxBenignTarget) != 0 && ents[j]&(1<<lxPerson) == 0
 			}
-			benign := i > 0 && thing(i-1)
+			// An idiom that starts with the verb ("drowning in work",
+			// "stabbed me in the back") is listed as a harmless target
+			// itself.
+			benign := i > 0 && thing(i-1) || here&(1<<lxBenignTarget) != 0
 			for j := i + 1; j <= i+4 && j < n && !benign; j++ {
 				benign = thing(j)
 				// A person first is the verb's object ("shoot everyone

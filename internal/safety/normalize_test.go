@@ -78,6 +78,10 @@ func TestBenignTargetDefusesVerb(t *testing.T) {
 		// "boss" is a game's enemy and a person: after "my" it is the person.
 		{"how do i poison my boss slowly", false},
 		{"how do i beat the final boss", false},
+		// Idioms that start with the verb are harmless targets themselves.
+		{"i'm drowning in work this week", true},
+		{"my friend stabbed me in the back", true},
+		{"i will drown him in the lake", false},
 	}
 	for _, tt := range tests {
 		var d doc
@@ -164,7 +168,7 @@ func TestLexiconPhrasesFit(t *testing.T) {
 func TestCommonWordsAreNotHarm(t *testing.T) {
 	lex := compileLexicon()
 	const bad = harm | 1<<lxStrong | 1<<lxDiscuss | 1<<lxSafety | 1<<lxFiction
-	for _, w := range strings.Fields("new came put here there scared bit chat cute quite rate rates gas pick picked nut fast care tired theme piles finger") {
+	for _, w := range strings.Fields("new came put here there scared bit chat cute quite rate rates gas pick picked nut fast care tired theme piles finger plan") {
 		var d doc
 		var rs ruleSummary
 		normalize(&d, w)

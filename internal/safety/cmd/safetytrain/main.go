@@ -33,9 +33,9 @@ func main() {
 func run() error {
 	evaldata := flag.String("evaldata", "../shared/evaldata", "shared evaldata directory")
 	seeds := flag.String("seeds", "internal/safety/data/seeds.tsv", "our own labelled seed sentences (TSV)")
-	seeds2 := flag.String("seeds2", "internal/safety/data/seeds2.tsv", "round-5 seed sentences in varied surface forms (TSV; empty: none)")
-	seeds2Weight := flag.Float64("seeds2-weight", 0.4, "training weight of each harmful round-5 seed sentence (0: leave them out)")
-	seeds2SafeWeight := flag.Float64("seeds2-safe-weight", 0.1, "training weight of each safe round-5 seed sentence (0: leave them out)")
+	seeds2 := flag.String("seeds2", "internal/safety/data/seeds2.tsv,internal/safety/data/seeds3.tsv", "seed sentences in varied surface forms, comma-separated TSV files (round 5: seeds2.tsv; round 7: seeds3.tsv; empty: none)")
+	seeds2Weight := flag.Float64("seeds2-weight", 0.4, "training weight of each harmful seed sentence of those files (0: leave them out)")
+	seeds2SafeWeight := flag.Float64("seeds2-safe-weight", 0.3, "training weight of each safe seed sentence of those files (0: leave them out)")
 	corpusPath := flag.String("corpus", "internal/safety/data/corpus.txt", "our own template corpus (empty: none)")
 	corpusWeight := flag.Float64("corpus-weight", 0.2, "training weight of each corpus example")
 	ordinaryPath := flag.String("ordinary", "internal/safety/data/ordinary.txt", "ordinary narrative text, one safe example a line (empty: none)")
@@ -114,8 +114,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if *seeds2 != "" {
-		sd, err := loadSeeds(*seeds2)
+	for _, f := range strings.Split(*seeds2, ",") {
+		if f == "" {
+			continue
+		}
+		sd, err := loadSeeds(f)
 		if err != nil {
 			return err
 		}
