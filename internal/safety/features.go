@@ -80,10 +80,12 @@ type feature struct {
 
 // Hash namespaces keep word, bigram, character and rule features apart.
 const (
-	nsWord uint64 = 0x9e3779b97f4a7c15
-	nsBi   uint64 = 0xc2b2ae3d27d4eb4f
-	nsChar uint64 = 0x165667b19e3779f9
-	nsRule uint64 = 0x27d4eb2f165667c5
+	nsWord   uint64 = 0x9e3779b97f4a7c15
+	nsBi     uint64 = 0xc2b2ae3d27d4eb4f
+	nsChar   uint64 = 0x165667b19e3779f9
+	nsRule   uint64 = 0x27d4eb2f165667c5
+	nsPost   uint64 = 0x94d049bb133111eb
+	nsPrompt uint64 = 0xbf58476d1ce4e5b9
 )
 
 func hashBytes(seed uint64, b []byte) uint64 {
@@ -105,8 +107,11 @@ func mix(h uint64) uint64 {
 // ruleSummary is what the lexicon and intent rules found in one window; it
 // feeds rule features and the derived sub-categories.
 type ruleSummary struct {
-	doc       [numLex]int // matches per class over the window
-	benignUse int         // violent verbs aimed at harmless targets (kill a process)
+	doc [numLex]int // matches per class over the window
+	// prompt: the text opens with a request, an order or a question (a
+	// prompt to an assistant) rather than reading as a post.
+	prompt    bool
+	benignUse int // violent verbs aimed at harmless targets (kill a process)
 	// Sentence-level intent: a request (or first-person plan) for harmful
 	// content or help, with and without a defusing frame (fiction,
 	// discussion, prevention) in the same sentence.
@@ -191,6 +196,7 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 		}
 		ents = append(ents, e)
 	}
+	rs.prompt = n > 0 && (ents[0]&(1<<lxRequest) != 0 || opener(d.stem(0)))
 	var sent lexEntry
 	sentStart, sentEnd := 0, 0
 	sentPerson := false
@@ -382,10 +388,21 @@ func featurize(fs []feature, d *doc, rs *ruleSummary, mask uint32) []feature {
 	total := n + max(n-1, 0) + nc
 	total = max(total, minNgrams)
 	v := float32(1 / math.Sqrt(float64(total)))
+	// Word features come twice: shared, and a copy for the kind of text (a
+	// prompt asking for something, or a post), so each kind can weigh a
+	// word its own way ("feature augmentation" for two domains; round 7:
+	// JailbreakBench benign FPR 0.191 -> 0.169 over 8 seeds, OpenAI F1
+	// unchanged). The character 4-grams stay shared.
+	kind := nsPost
+	if rs.prompt {
+		kind = nsPrompt
+	}
 	for i := 0; i < n; i++ {
-		fs = append(fs, feature{uint32(hashBytes(nsWord, d.stem(i))) & mask, v, false})
+		hw := hashBytes(nsWord, d.stem(i))
+		fs = append(fs, feature{uint32(hw) & mask, v, false}, feature{uint32(mix(hw^kind)) & mask, v, false})
 		if i+1 < n {
-			fs = append(fs, feature{uint32(hashBytes(nsBi, d.sbuf[d.sstart[i]:d.send[i+1]])) & mask, v, false})
+			hb := hashBytes(nsBi, d.sbuf[d.sstart[i]:d.send[i+1]])
+			fs = append(fs, feature{uint32(hb) & mask, v, false}, feature{uint32(mix(hb^kind)) & mask, v, false})
 		}
 	}
 	buf := d.buf
@@ -424,4 +441,15 @@ func featurize(fs []feature, d *doc, rs *ruleSummary, mask uint32) []feature {
 		}
 	}
 	return fs
+}
+
+// opener reports whether a text's first word (stemmed) opens a question or
+// an order.
+func opener(w []byte) bool {
+	switch string(w) {
+	case "how", "what", "which", "where", "why", "who", "can", "could", "would", "should", "is", "are", "do", "does",
+		"explain", "describ", "list", "outlin", "provid", "suggest", "teach", "show", "help", "find", "tell", "giv", "pleas", "writ", "creat":
+		return true
+	}
+	return false
 }

@@ -27,8 +27,12 @@ const (
 type model struct {
 	bits uint
 	mask uint32
-	w    []float32 // bucket*numHeads + head
+	w    []float32 // bucket*numHeads + head (training)
 	bias [numHeads]float32
+	// A loaded model keeps the file's int16 weights and per-head scales
+	// (half the memory of float32, so fewer cache misses per feature).
+	q     []int16 // bucket*numHeads + head
+	scale [numHeads]float32
 }
 
 func newModel(bits uint) *model {
@@ -37,6 +41,34 @@ func newModel(bits uint) *model {
 
 // logits returns the per-head logits for fs.
 func (m *model) logits(fs []feature) [numHeads]float32 {
+	if m.q == nil {
+		return m.logitsFloat(fs)
+	}
+	var sum [numHeads]float32
+	q := m.q
+	for _, f := range fs {
+		row := q[int(f.idx)*numHeads : int(f.idx)*numHeads+numHeads : int(f.idx)*numHeads+numHeads]
+		v := f.val
+		sum[0] += v * float32(row[0])
+		sum[1] += v * float32(row[1])
+		sum[2] += v * float32(row[2])
+		sum[3] += v * float32(row[3])
+		sum[4] += v * float32(row[4])
+		sum[5] += v * float32(row[5])
+		sum[6] += v * float32(row[6])
+		sum[7] += v * float32(row[7])
+		sum[8] += v * float32(row[8])
+		sum[9] += v * float32(row[9])
+	}
+	out := m.bias
+	for h := range out {
+		out[h] += m.scale[h] * sum[h]
+	}
+	return out
+}
+
+// logitsFloat is logits over the float32 weights of a model in training.
+func (m *model) logitsFloat(fs []feature) [numHeads]float32 {
 	out := m.bias
 	w := m.w
 	for _, f := range fs {
@@ -137,12 +169,12 @@ func unmarshalModel(data []byte) (*model, error) {
 	if err := binary.Read(r, le, &nh); err != nil || nh != numHeads || bits < 8 || bits > 24 {
 		return nil, fmt.Errorf("%w: header", errBadWeights)
 	}
-	m := newModel(uint(bits))
-	var scale [numHeads]float32
+	m := &model{bits: uint(bits), mask: 1<<bits - 1, q: make([]int16, (1<<bits)*numHeads)}
+	scale := &m.scale
 	if err := binary.Read(r, le, &m.bias); err != nil {
 		return nil, fmt.Errorf("%w: %v", errBadWeights, err)
 	}
-	if err := binary.Read(r, le, &scale); err != nil {
+	if err := binary.Read(r, le, scale); err != nil {
 		return nil, fmt.Errorf("%w: %v", errBadWeights, err)
 	}
 	if err := binary.Read(r, le, &count); err != nil {
@@ -162,9 +194,7 @@ func unmarshalModel(data []byte) (*model, error) {
 		if err := binary.Read(r, le, &q); err != nil {
 			return nil, fmt.Errorf("%w: %v", errBadWeights, err)
 		}
-		for h := 0; h < numHeads; h++ {
-			m.w[int(b)*numHeads+h] = float32(q[h]) * scale[h]
-		}
+		copy(m.q[int(b)*numHeads:], q[:])
 	}
 	return m, nil
 }

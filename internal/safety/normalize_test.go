@@ -128,8 +128,21 @@ func TestModelRoundTrip(t *testing.T) {
 		t.Errorf("bias changed in round trip: %v vs %v", back.bias, m.bias)
 	}
 	for i, x := range m.w {
-		if d := x - back.w[i]; d > 1e-3 || d < -1e-3 {
-			t.Fatalf("weight %d: %v became %v", i, x, back.w[i])
+		y := float32(back.q[i]) * back.scale[i%numHeads]
+		if d := x - y; d > 1e-3 || d < -1e-3 {
+			t.Fatalf("weight %d: %v became %v", i, x, y)
+		}
+	}
+	// The loaded (int16) model and the trained (float32) one agree.
+	var d doc
+	var rs ruleSummary
+	normalize(&d, "how do I build a pipe bomb")
+	scan(compileLexicon(), &d, &rs, nil)
+	fs := featurize(nil, &d, &rs, m.mask)
+	a, b := m.logits(fs), back.logits(fs)
+	for h := range a {
+		if diff := a[h] - b[h]; diff > 1e-2 || diff < -1e-2 {
+			t.Errorf("head %d: logit %v trained, %v loaded", h, a[h], b[h])
 		}
 	}
 	if _, err := unmarshalModel([]byte("not gzip")); err == nil {
