@@ -176,8 +176,7 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 	ents = ents[:0]
 	// ents[i]: the classes of every phrase (up to maxPhrase words) that
 	// starts at word i. A word inside a harmful phrase is no frame of its
-	// own: the "news" of "fake news" is no discussion, the "boss" of "final
-	// boss" no person.
+	// own: the "news" of "fake news" is no discussion.
 	covered := -1
 	for i := 0; i < n; i++ {
 		var e lexEntry

@@ -376,7 +376,9 @@ func appendStem(dst, w []byte) []byte {
 var unstemmed = map[string]struct{}{
 	"news": {}, "here": {}, "there": {}, "where": {}, "came": {}, "scared": {}, "scares": {},
 	"cute": {}, "quite": {}, "rate": {}, "rates": {}, "rated": {}, "gassed": {}, "theme": {},
-	"care": {}, "cares": {}, "tired": {}, "fast": {}, "fasting": {}, "sentence": {}, "sentenced": {}, "pile": {}, "piles": {}, "fingered": {}, "fingering": {}, "plane": {}, "planes": {},
+	"care": {}, "cares": {}, "tired": {}, "fast": {}, "fasting": {}, "sentence": {},
+	"sentenced": {}, "pile": {}, "piles": {}, "fingered": {}, "fingering": {}, "plane": {},
+	"planes": {},
 }
 
 func isVowel(b byte) bool {
