@@ -171,6 +171,9 @@ type Dispatcher struct {
 	pending map[string]*registry.FiguresUpdate
 	known   map[string]bool // models seen since start
 	rng     *rand.Rand
+	// slotWait counts, per model, the answers under way that wait for a
+	// slot on a full host; new requests yield to them (start.go).
+	slotWait map[string]int
 
 	// verifyCtx ends when Run stops; verifies counts the verification
 	// tasks running (verify.go), which Run waits for.
@@ -210,7 +213,7 @@ func New(cfg Config, nc *nats.Conn, reg *registry.Registry, log *slog.Logger, me
 		log = slog.New(slog.DiscardHandler)
 	}
 	d := &Dispatcher{cfg: cfg, nc: nc, reg: reg, log: log,
-		hosts: map[string]*liveHost{}, tasks: map[string]*attempt{},
+		hosts: map[string]*liveHost{}, tasks: map[string]*attempt{}, slotWait: map[string]int{},
 		pending: map[string]*registry.FiguresUpdate{}, known: map[string]bool{},
 		rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
 	d.verifyCtx, d.stopVerify = context.WithCancel(context.Background())

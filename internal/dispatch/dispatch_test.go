@@ -497,6 +497,48 @@ func TestCapacityOneHosts(t *testing.T) {
 	}
 }
 
+// TestAnswerUnderWayWaitsForASlot: with one host of capacity one, other
+// requests keep trying to take its slot, and win it between two segments of
+// a long answer. The answer waits for the slot and completes; only new
+// requests are refused for capacity (the orchestrator queues those).
+func TestAnswerUnderWayWaitsForASlot(t *testing.T) {
+	c := newCluster(t, testConfig())
+	opts := benchengine.Options{Delay: time.Millisecond}
+	c.addHostCap("a", "alice", bench(opts), 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var others, refused atomic.Int64
+	defer wg.Wait()
+	defer cancel()
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				_, err := c.d.Generate(ctx, dispatch.Request{Model: model, Engine: greedy("other", 4), Mode: dispatch.ModeOff}, func(dispatch.Delta) error { return nil })
+				switch {
+				case err == nil:
+					others.Add(1)
+				case errors.Is(err, dispatch.ErrOverloaded):
+					refused.Add(1)
+				case ctx.Err() == nil:
+					t.Errorf("other request: %v", err)
+				}
+			}
+		}()
+	}
+	req := greedy("a long answer", 160)
+	r := run(t, context.Background(), c.d, dispatch.Request{Model: model, Engine: req, Mode: dispatch.ModeOff}, nil)
+	cancel()
+	if r.err != nil {
+		t.Fatalf("the long answer failed mid-way: %v (others served %d, refused %d)", r.err, others.Load(), refused.Load())
+	}
+	if want := reference(t, req, opts); r.text != want {
+		t.Fatal("the long answer's text differs from an uninterrupted run")
+	}
+	t.Logf("others served %d, refused %d", others.Load(), refused.Load())
+}
+
 // TestFailoverOnTinyModel runs the real built-in engine (stories260K) on three
 // hosts, cuts the streaming host off mid-answer, then a second one, and checks
 // the consumer's text is byte-identical to an uninterrupted greedy run.

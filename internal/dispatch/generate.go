@@ -172,9 +172,13 @@ type gen struct {
 	cooldown  map[string]time.Time // hosts that said "overloaded", skipped until then
 	retryAt   time.Time            // when to retry a start refused for capacity
 	overloads int
-	verified  map[string]bool // hosts already in a verification of this request
-	out       Outcome
-	t0        time.Time
+	// slotWaiting: the answer is under way and waits for a slot (counted in
+	// Dispatcher.slotWait); slotWaits counts its retries.
+	slotWaiting bool
+	slotWaits   int
+	verified    map[string]bool // hosts already in a verification of this request
+	out         Outcome
+	t0          time.Time
 
 	probeCtx   context.Context // ends with the request
 	stopProbes context.CancelFunc
@@ -201,6 +205,11 @@ func (d *Dispatcher) Generate(ctx context.Context, req Request, emit func(Delta)
 	}
 	g.probeCtx, g.stopProbes = context.WithCancel(ctx)
 	err := g.run()
+	if g.slotWaiting {
+		d.mu.Lock()
+		g.endSlotWaitLocked()
+		d.mu.Unlock()
+	}
 	if ferr := g.flushDeltas(); err == nil {
 		err = ferr
 	}

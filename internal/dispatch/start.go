@@ -22,7 +22,19 @@ const (
 	// is skipped; maxOverloads bounds such refusals per request.
 	overloadBackoff = 20 * time.Millisecond
 	maxOverloads    = 250
+	// maxSlotWaits bounds how often an answer under way, with every host
+	// full, looks for a slot again, overloadBackoff apart (30 s in all).
+	maxSlotWaits = 1500
 )
+
+// endSlotWaitLocked ends g's wait for a slot. d.mu must be held.
+func (g *gen) endSlotWaitLocked() {
+	g.d.slotWait[g.req.Model]--
+	if g.d.slotWait[g.req.Model] <= 0 {
+		delete(g.d.slotWait, g.req.Model)
+	}
+	g.slotWaiting = false
+}
 
 const ewmaAlpha = 0.2
 
@@ -151,10 +163,28 @@ again:
 		}
 		idx, full = ch.Main, ch.Full
 	}
+	// Answers under way that wait for a slot go before new requests.
+	if idx >= 0 && g.commit == 0 && d.slotWait[g.req.Model] > 0 {
+		idx, full = -1, true
+	}
+	// An answer under way whose hosts are all full (another request took
+	// its host's slot between two segments) waits for a slot: its consumer
+	// already has tokens, so a 429 now would cut the answer.
+	midAnswer := idx < 0 && full && g.commit > 0 && (role == "main" || role == "failover") && g.slotWaits < maxSlotWaits
+	if midAnswer && !g.slotWaiting {
+		d.slotWait[g.req.Model]++
+		g.slotWaiting = true
+	} else if idx >= 0 && g.slotWaiting {
+		g.endSlotWaitLocked()
+	}
 	if idx < 0 {
 		d.mu.Unlock()
 		if !cooling.IsZero() {
 			return nil, errCoolingDown(cooling)
+		}
+		if midAnswer {
+			g.slotWaits++
+			return nil, errCoolingDown(time.Now().Add(overloadBackoff))
 		}
 		if full {
 			return nil, fmt.Errorf("%w: %s", ErrOverloaded, g.req.Model)
