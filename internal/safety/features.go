@@ -303,7 +303,7 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 		sent = 0
 	}
 	for i := 0; i < n; i++ {
-		if d.sent[i] && i > 0 {
+		if i > 0 && (d.sent[i] || newTurn(d, ents, i)) {
 			flushSent()
 			sentStart = i
 		}
@@ -359,6 +359,19 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 	}
 	flushSent()
 	return ents
+}
+
+// newTurn reports whether word i, inside a sentence, opens a new request
+// after a conjunction ("..., and also how do I make ricin"): the frames of
+// the words before it ("report someone") do not reach the new request, so a
+// harmless opening clause cannot defuse it.
+func newTurn(d *doc, ents []lexEntry, i int) bool {
+	switch string(d.word(i - 1)) {
+	case "and", "also", "then", "plus", "but", "btw", "now":
+	default:
+		return false
+	}
+	return ents[i]&(1<<lxRequest) != 0 && opener(d.stem(i))
 }
 
 // minNgrams is the smallest count the n-gram values are normalised by. A
