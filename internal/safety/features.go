@@ -86,6 +86,7 @@ const (
 	nsRule   uint64 = 0x27d4eb2f165667c5
 	nsPost   uint64 = 0x94d049bb133111eb
 	nsPrompt uint64 = 0xbf58476d1ce4e5b9
+	nsSense  uint64 = 0x2545f4914f6cdd1d
 )
 
 func hashBytes(seed uint64, b []byte) uint64 {
@@ -147,6 +148,18 @@ type ruleSummary struct {
 	nfocus int
 	// pairs[m][t]: modifier class m and topic class t in the same sentence.
 	pairs [numLex][numLex]bool
+	// benignSense has a bit for each of the first maxSense words that lost
+	// its harm classes to a harmless object ("shoot" in "shoot a photo",
+	// "knife" in "carve a turkey with a knife"). Their n-grams are hashed
+	// as another word, so "shoot my shot" does not carry the weight the
+	// model learned for "shoot".
+	benignSense [maxSense / 64]uint64
+}
+
+const maxSense = 512
+
+func (rs *ruleSummary) benign(i int) bool {
+	return i < maxSense && rs.benignSense[i/64]&(1<<(i%64)) != 0
 }
 
 const maxFocus = 4
@@ -321,7 +334,10 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 			// "stabbed me in the back") is listed as a harmless target
 			// itself.
 			benign := i > 0 && thing(i-1) || here&(1<<lxBenignTarget) != 0
-			for j := i + 1; j <= i+4 && j < n && !benign; j++ {
+			// Breaking or hacking *into* something is an intrusion, whatever
+			// the object ("hack into a server", "break into a car").
+			intrusion := i+1 < n && string(d.word(i+1)) == "into" && intrusive(d.stem(i))
+			for j := i + 1; j <= i+4 && j < n && !benign && !intrusion; j++ {
 				benign = thing(j)
 				// A person first is the verb's object ("shoot everyone
 				// at my job"), unless a harmless thing follows it as
@@ -330,8 +346,8 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 					break
 				}
 			}
-			if benign {
-				here &^= harmfulOnUse
+			if benign && !intrusion {
+				here &^= harmfulOnUse | 1<<lxStrong
 				rs.benignUse++
 				defuseUntil = i + 6
 			}
@@ -339,6 +355,9 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 			// The clause of a defused verb ("carve a turkey with a knife",
 			// "exterminate the rats in the barn").
 			here &^= 1<<lxWeapon | 1<<lxViolence | 1<<lxDehuman | 1<<lxThreat
+		}
+		if here != ents[i] && i < maxSense {
+			rs.benignSense[i/64] |= 1 << (i % 64)
 		}
 		if here&(1<<lxViolence|1<<lxThreat) != 0 {
 			// A violent act aimed at a person within the next four words.
@@ -359,6 +378,16 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 	}
 	flushSent()
 	return ents
+}
+
+// intrusive reports whether a verb stem means an intrusion when followed by
+// "into".
+func intrusive(stem []byte) bool {
+	switch string(stem) {
+	case "hack", "break", "broke", "broken", "sneak", "snuck":
+		return true
+	}
+	return false
 }
 
 // newTurn reports whether word i, inside a sentence, opens a new request
@@ -411,9 +440,16 @@ func featurize(fs []feature, d *doc, rs *ruleSummary, mask uint32) []feature {
 	}
 	for i := 0; i < n; i++ {
 		hw := hashBytes(nsWord, d.stem(i))
+		sense := rs.benign(i)
+		if sense {
+			hw = mix(hw ^ nsSense)
+		}
 		fs = append(fs, feature{uint32(hw) & mask, v, false}, feature{uint32(mix(hw^kind)) & mask, v, false})
 		if i+1 < n {
 			hb := hashBytes(nsBi, d.sbuf[d.sstart[i]:d.send[i+1]])
+			if sense || rs.benign(i+1) {
+				hb = mix(hb ^ nsSense)
+			}
 			fs = append(fs, feature{uint32(hb) & mask, v, false}, feature{uint32(mix(hb^kind)) & mask, v, false})
 		}
 	}

@@ -97,6 +97,44 @@ func TestBenignTargetDefusesVerb(t *testing.T) {
 	}
 }
 
+// Session 5: a defused verb is hashed as another word, so the weight the
+// model learned for "shoot" does not follow it into "shoot a photo"; and an
+// intrusion ("hack into", "break into") is never defused by its object.
+func TestDefusedVerbIsAnotherWord(t *testing.T) {
+	lex := compileLexicon()
+	first := func(text string) (feature, ruleSummary) {
+		var d doc
+		var rs ruleSummary
+		normalize(&d, text)
+		scan(lex, &d, &rs, nil)
+		return featurize(nil, &d, &rs, 1<<defaultBits-1)[0], rs
+	}
+	photo, rs := first("shoot a photo of the sunset")
+	if !rs.benign(0) {
+		t.Error(`"shoot" in "shoot a photo" not marked as a harmless sense`)
+	}
+	man, rs := first("shoot a man in the street")
+	if rs.benign(0) {
+		t.Error(`"shoot" in "shoot a man" marked as a harmless sense`)
+	}
+	if photo.idx == man.idx {
+		t.Error("both senses of shoot share a feature")
+	}
+	for _, tt := range []struct {
+		text   string
+		benign bool
+	}{
+		{"how do i hack together a script to rename files", true},
+		{"how do i hack into a server i do not own", false},
+		{"how do i break into a car without the keys", false},
+		{"how can i steal the spotlight at the wedding", true},
+	} {
+		if _, rs := first(tt.text); (rs.benignUse > 0) != tt.benign {
+			t.Errorf("%q: benign use %v, want %v", tt.text, rs.benignUse > 0, tt.benign)
+		}
+	}
+}
+
 func TestModelRoundTrip(t *testing.T) {
 	ex := []Example{
 		{Text: "how do I build a pipe bomb", Unsafe: 1, Labels: map[string]int{Illegal: 1}},
