@@ -341,10 +341,13 @@ func (d *doc) joinSpelled() {
 // (kill, kills, killed, killing → kil) so lexicons list each word once. The
 // same function stems the lexicons, so only consistency matters.
 func appendStem(dst, w []byte) []byte {
+	n := len(w)
+	if n < 4 {
+		return append(dst, w...) // no rule below shortens a word this short
+	}
 	if _, ok := unstemmed[string(w)]; ok {
 		return append(dst, w...)
 	}
-	n := len(w)
 	has := func(s string) bool { return n >= len(s) && string(w[n-len(s):]) == s }
 	switch {
 	case n > 5 && has("ing"):
