@@ -337,7 +337,14 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 			// Breaking or hacking *into* something is an intrusion, whatever
 			// the object ("hack into a server", "break into a car").
 			intrusion := i+1 < n && string(d.word(i+1)) == "into" && intrusive(d.stem(i))
+			// Stealing, hijacking or bombing a car or a house is a crime
+			// against property, not a harmless use of the verb.
+			crime := crimeVerb(d.stem(i))
 			for j := i + 1; j <= i+4 && j < n && !benign && !intrusion; j++ {
+				if crime && property(d.stem(j)) {
+					here |= 1 << lxStrong
+					break
+				}
 				benign = thing(j)
 				// A person first is the verb's object ("shoot everyone
 				// at my job"), unless a harmless thing follows it as
@@ -385,6 +392,25 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 func intrusive(stem []byte) bool {
 	switch string(stem) {
 	case "hack", "break", "broke", "broken", "sneak", "snuck":
+		return true
+	}
+	return false
+}
+
+// crimeVerb reports whether a verb stem names a crime when its object is
+// property ("steal a car", "blow up a bus", "hijack a truck").
+func crimeVerb(stem []byte) bool {
+	switch string(stem) {
+	case "steal", "stole", "stolen", "hijack", "blow", "blew", "bomb", "explod", "torch", "nuk", "burn", "vandaliz", "vandalis":
+		return true
+	}
+	return false
+}
+
+// property reports whether a stem names property that crimes target.
+func property(stem []byte) bool {
+	switch string(stem) {
+	case "car", "truck", "bus", "bik", "bicycl", "motorcycl", "scooter", "van", "hous", "home", "building", "build", "train", "plane", "boat", "shop", "stor", "bank", "atm", "church", "mosqu", "synagogu", "templ", "school", "offic", "vehicl", "factory", "warehous", "bridg", "station", "airport", "stadium", "mall", "restaurant", "hotel", "clinic", "hospital", "windshield":
 		return true
 	}
 	return false
