@@ -92,6 +92,8 @@ func TestTricky(t *testing.T) {
 		// frozen3.tsv (another helper's 150 + 150, blind, only measured).
 		{"testdata/dev3.tsv", 0.9, 0.1, false},
 		{"testdata/frozen3.tsv", 0.85, 0.1, true},
+		// Session 5: the lead's probes for holes (tuned on).
+		{"testdata/probes7.tsv", 0.9, 0.1, false},
 	} {
 		t.Run(set.file, func(t *testing.T) {
 			var tp, fn, fp, tn int
