@@ -39,30 +39,40 @@ func newModel(bits uint) *model {
 	return &model{bits: bits, mask: 1<<bits - 1, w: make([]float32, (1<<bits)*numHeads)}
 }
 
-// logits returns the per-head logits for fs.
+// logits returns the per-head logits for fs. Runs of features with the same
+// value (all the n-grams of a text share one) are summed as integers and
+// scaled once, which saves a conversion and a multiply per weight.
 func (m *model) logits(fs []feature) [numHeads]float32 {
 	if m.q == nil {
 		return m.logitsFloat(fs)
 	}
 	var sum [numHeads]float32
+	var acc [numHeads]int32
+	cur := float32(0)
 	q := m.q
 	for _, f := range fs {
+		if f.val != cur {
+			for h := range acc {
+				sum[h] += cur * float32(acc[h])
+				acc[h] = 0
+			}
+			cur = f.val
+		}
 		row := q[int(f.idx)*numHeads : int(f.idx)*numHeads+numHeads : int(f.idx)*numHeads+numHeads]
-		v := f.val
-		sum[0] += v * float32(row[0])
-		sum[1] += v * float32(row[1])
-		sum[2] += v * float32(row[2])
-		sum[3] += v * float32(row[3])
-		sum[4] += v * float32(row[4])
-		sum[5] += v * float32(row[5])
-		sum[6] += v * float32(row[6])
-		sum[7] += v * float32(row[7])
-		sum[8] += v * float32(row[8])
-		sum[9] += v * float32(row[9])
+		acc[0] += int32(row[0])
+		acc[1] += int32(row[1])
+		acc[2] += int32(row[2])
+		acc[3] += int32(row[3])
+		acc[4] += int32(row[4])
+		acc[5] += int32(row[5])
+		acc[6] += int32(row[6])
+		acc[7] += int32(row[7])
+		acc[8] += int32(row[8])
+		acc[9] += int32(row[9])
 	}
 	out := m.bias
 	for h := range out {
-		out[h] += m.scale[h] * sum[h]
+		out[h] += m.scale[h] * (sum[h] + cur*float32(acc[h]))
 	}
 	return out
 }
