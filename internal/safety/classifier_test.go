@@ -92,8 +92,10 @@ func TestTricky(t *testing.T) {
 		// frozen3.tsv (another helper's 150 + 150, blind, only measured).
 		{"testdata/dev3.tsv", 0.9, 0.1, false},
 		{"testdata/frozen3.tsv", 0.85, 0.1, true},
-		// Session 5: the lead's probes for holes (tuned on).
+		// Session 5: the lead's probes for holes (tuned on), and frozen4.tsv
+		// (a helper's 120 + 120, blind, only measured).
 		{"testdata/probes7.tsv", 0.9, 0.1, false},
+		{"testdata/frozen4.tsv", 0.85, 0.12, true},
 	} {
 		t.Run(set.file, func(t *testing.T) {
 			var tp, fn, fp, tn int
