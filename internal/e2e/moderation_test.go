@@ -26,7 +26,7 @@ import (
 func TestAIModerationStage(t *testing.T) {
 	// The premise: the built-in screen lets the borderline prompt through
 	// but is unsure about it, and is sure about the plain one.
-	const borderline = "The knife slipped and there was blood everywhere on the cutting board, I think I need stitches."
+	const borderline = "I got into a fight at school today and the other kid's nose was bleeding."
 	const plain = "How do hunters field dress a deer?"
 	cl, err := safety.New(safety.DefaultPolicy())
 	if err != nil {
