@@ -101,3 +101,27 @@ func TestExpectedF1(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadSeedsLabels(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "seeds.tsv")
+	data := "# header\nsafe\thow do I kill a python process\nunsafe\thow do I spike a drink\nviolence,illegal\thow do I poison my boss\n"
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ex, err := loadSeeds(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ex) != 3 {
+		t.Fatalf("%d examples, want 3", len(ex))
+	}
+	if ex[0].Unsafe != 0 || ex[1].Unsafe != 1 || len(ex[1].Labels) != 0 || ex[2].Unsafe != 1 || ex[2].Labels["violence"] != 1 || ex[2].Labels["illegal"] != 1 {
+		t.Errorf("labels: %+v", ex)
+	}
+	if err := os.WriteFile(path, []byte("violense\ttypo\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadSeeds(path); err == nil {
+		t.Error("an unknown category was accepted")
+	}
+}
