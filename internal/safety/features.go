@@ -63,6 +63,16 @@ func prior(rs *ruleSummary) [numHeads]float32 {
 			p[u.head] += u.boost
 		}
 	}
+	// Session 5: when a game frame ("in GTA") was the only thing that
+	// defused the text's harm, and nothing else asks for harm, the learned
+	// weights of "steal" and "car" must not outvote it. No moderation-set
+	// verdict changed (CV F1 identical); frozen3 and probes6 lost one false
+	// positive each.
+	if rs.gameDefused > 0 && rs.gameDefused == rs.harmDefused && rs.reqHarm == 0 && rs.planHarm == 0 && rs.strongReq == 0 && rs.reqHarmPerson == 0 && rs.minorSex == 0 && rs.slurUse == 0 {
+		for h := range p {
+			p[h] -= 2
+		}
+	}
 	if rs.minorSex > 0 {
 		p[hAny] += 2
 		p[hSexualMinors] += 3
@@ -117,6 +127,9 @@ type ruleSummary struct {
 	// content or help, with and without a defusing frame (fiction,
 	// discussion, prevention) in the same sentence.
 	reqHarm, reqHarmDefused, reqMalice, planHarm, harmDefused int
+	// gameDefused counts sentences whose harm only a game frame defused
+	// ("steal a car in GTA").
+	gameDefused int
 	// harmPerson counts violent acts aimed at a person (beat my wife);
 	// reqHarmPerson those inside a request or plan with no defusing frame.
 	harmPerson, reqHarmPerson int
@@ -213,6 +226,7 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 	sentStart, sentEnd := 0, 0
 	sentPerson := false
 	defuseUntil := -1
+	words := d // flushSent's own d is the defused flag
 	flushSent := func() {
 		focus := false
 		// Asking for operational detail ("the exact dose", "working
@@ -251,6 +265,9 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 			}
 			if d {
 				rs.harmDefused++
+				if sent&(1<<lxGame) != 0 && sent&(1<<lxSafety|1<<lxDiscuss|1<<lxFiction|1<<lxManner) == 0 && !realWorld(words, sentStart, sentEnd) {
+					rs.gameDefused++
+				}
 			}
 			asks := sent&(1<<lxRequest|1<<lxFirstPerson) != 0
 			if asks && !d && sent&(1<<lxStrong) != 0 {
@@ -385,6 +402,18 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 	}
 	flushSent()
 	return ents
+}
+
+// realWorld reports whether words [from, to) of d step out of a game ("a
+// real pipe bomb", "at home", "in real life").
+func realWorld(d *doc, from, to int) bool {
+	for i := from; i < to; i++ {
+		switch string(d.word(i)) {
+		case "real", "irl", "actual", "actually", "home", "physical", "physically", "reality":
+			return true
+		}
+	}
+	return false
 }
 
 // intrusive reports whether a verb stem means an intrusion when followed by
