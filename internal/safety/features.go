@@ -226,7 +226,6 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 	sentStart, sentEnd := 0, 0
 	sentPerson := false
 	defuseUntil := -1
-	words := d // flushSent's own d is the defused flag
 	flushSent := func() {
 		focus := false
 		// Asking for operational detail ("the exact dose", "working
@@ -241,39 +240,39 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 			// defuses only ordinary topics; a game context defuses
 			// unless real operational detail is asked; nothing defuses evading
 			// detection or the police.
-			d := sent&(1<<lxSafety) != 0 ||
+			defused := sent&(1<<lxSafety) != 0 ||
 				sent&(1<<lxGame) != 0 && sent&(1<<lxOperational) == 0 ||
 				sent&(1<<lxManner) != 0 && sent&(1<<lxStrong) == 0 ||
 				sent&(1<<lxFiction|1<<lxDiscuss) != 0 && sent&(1<<lxOperational) == 0 &&
 					sent&(1<<lxHowTo|1<<lxStrong) != 1<<lxHowTo|1<<lxStrong
 			if sent&(1<<lxEvasion) != 0 {
-				d = false
+				defused = false
 			}
-			focus = !d && (sent&(1<<lxRequest) != 0 || sent&(1<<lxFirstPerson) != 0 && sent&(1<<lxThreat) != 0)
+			focus = !defused && (sent&(1<<lxRequest) != 0 || sent&(1<<lxFirstPerson) != 0 && sent&(1<<lxThreat) != 0)
 			if sent&(1<<lxRequest) != 0 {
-				if d {
+				if defused {
 					rs.reqHarmDefused++
 				} else {
 					rs.reqHarm++
 				}
-				if sent&(1<<lxMalice) != 0 && !d {
+				if sent&(1<<lxMalice) != 0 && !defused {
 					rs.reqMalice++
 				}
 			}
-			if sent&(1<<lxFirstPerson) != 0 && !d {
+			if sent&(1<<lxFirstPerson) != 0 && !defused {
 				rs.planHarm++
 			}
-			if d {
+			if defused {
 				rs.harmDefused++
-				if sent&(1<<lxGame) != 0 && sent&(1<<lxSafety|1<<lxDiscuss|1<<lxFiction|1<<lxManner) == 0 && !realWorld(words, sentStart, sentEnd) {
+				if sent&(1<<lxGame) != 0 && sent&(1<<lxSafety|1<<lxDiscuss|1<<lxFiction|1<<lxManner) == 0 && !realWorld(d, sentStart, sentEnd) {
 					rs.gameDefused++
 				}
 			}
 			asks := sent&(1<<lxRequest|1<<lxFirstPerson) != 0
-			if asks && !d && sent&(1<<lxStrong) != 0 {
+			if asks && !defused && sent&(1<<lxStrong) != 0 {
 				rs.strongReq |= sent
 			}
-			if asks && !d && sentPerson {
+			if asks && !defused && sentPerson {
 				rs.reqHarmPerson++
 			}
 		}
