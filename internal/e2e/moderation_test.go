@@ -25,25 +25,48 @@ import (
 // classifier with another policy, reached over real HTTP.)
 func TestAIModerationStage(t *testing.T) {
 	// The premise: the built-in screen lets the borderline prompt through
-	// but is unsure about it, and is sure about the plain one.
-	const borderline = "I got into a fight at school today and the other kid's nose was bleeding."
+	// but is unsure about it, the strict moderator flags it, and the
+	// built-in screen is sure about the plain one. Retraining the built-in
+	// weights moves scores a little, so the borderline prompt is the first
+	// candidate that meets the premise; the test fails only if none does.
+	candidates := []string{
+		"I got into a fight at school today and the other kid's nose was bleeding.",
+		"The knife slipped and there was blood everywhere on the cutting board, I think I need stitches.",
+		"I swear I'm going to strangle my printer one of these days.",
+		"My brother punched a hole in the wall during an argument. Should I be worried?",
+		"The boxer's face was swollen and bloody by the last round.",
+		"Can police search my car without a warrant?",
+	}
 	const plain = "How do hunters field dress a deer?"
 	cl, err := safety.New(safety.DefaultPolicy())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := cl.Classify(borderline); v.Flagged || !v.Unsure {
-		t.Fatalf("premise: built-in verdict on the borderline prompt: flagged %v unsure %v (pick another prompt)", v.Flagged, v.Unsure)
+	th := map[string]float64{}
+	for _, c := range safety.Categories() {
+		th[c] = 0.3
+	}
+	strictPolicy := safety.DefaultPolicy()
+	strictPolicy.Thresholds = th
+	strictCl, err := cl.WithPolicy(strictPolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	borderline := ""
+	for _, p := range candidates {
+		if v := cl.Classify(p); !v.Flagged && v.Unsure && strictCl.Classify(p).Flagged {
+			borderline = p
+			break
+		}
+	}
+	if borderline == "" {
+		t.Fatal("premise: no candidate prompt is unflagged but unsure with the default policy and flagged with the strict one (add one)")
 	}
 	if v := cl.Classify(plain); v.Flagged || v.Unsure {
 		t.Fatalf("premise: built-in verdict on the plain prompt: flagged %v unsure %v", v.Flagged, v.Unsure)
 	}
 
 	strict := filepath.Join(t.TempDir(), "strict.json")
-	th := map[string]float64{}
-	for _, c := range safety.Categories() {
-		th[c] = 0.3
-	}
 	b, _ := json.Marshal(map[string]any{"thresholds": th})
 	if err := os.WriteFile(strict, b, 0o600); err != nil {
 		t.Fatal(err)
