@@ -203,7 +203,7 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 	// ents[i]: the classes of every phrase (up to maxPhrase words) that
 	// starts at word i. A word inside a harmful phrase is no frame of its
 	// own: the "news" of "fake news" is no discussion.
-	covered := -1
+	covered, victim := -1, -1
 	for i := 0; i < n; i++ {
 		var e lexEntry
 		for k := 0; k < maxPhrase && i+k < n; k++ {
@@ -212,12 +212,25 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 			if k > 0 && m&harm != 0 {
 				covered = max(covered, i+k)
 			}
+			if m&(1<<lxVictim) != 0 {
+				victim = max(victim, i+k)
+			}
 			if m&lexLonger == 0 {
 				break
 			}
 		}
 		if i <= covered && e&harm == 0 {
 			e &^= frames
+		}
+		// Harm done to the writer ("stalking me", "my email was hacked")
+		// is something they report, not ask for: its words lose their harm
+		// classes and are hashed as another sense. A request for harm
+		// elsewhere in the sentence still counts.
+		if i <= victim && e&harm != 0 {
+			e &^= harm | 1<<lxStrong | 1<<lxHomonymVerb
+			if i < maxSense {
+				rs.benignSense[i/64] |= 1 << (i % 64)
+			}
 		}
 		ents = append(ents, e)
 	}
