@@ -19,6 +19,7 @@ type doc struct {
 	sstart []int32
 	send   []int32
 	sent   []bool // sent[i]: word i begins a sentence
+	glued  []bool // glued[i]: only punctuation, no space, came before word i (h-o-w)
 }
 
 func (d *doc) reset() {
@@ -29,6 +30,7 @@ func (d *doc) reset() {
 	d.sstart = d.sstart[:0]
 	d.send = d.send[:0]
 	d.sent = d.sent[:0]
+	d.glued = d.glued[:0]
 }
 
 func (d *doc) words() int { return len(d.start) }
@@ -181,13 +183,13 @@ func normalize(d *doc, text string) {
 	var tok []rune
 	var raw [64]rune
 	tok = raw[:0]
-	newSentence := true
+	newSentence, space := true, true
 	flush := func() {
 		if len(tok) == 0 {
 			return
 		}
-		d.addWord(tok, newSentence)
-		newSentence = false
+		d.addWord(tok, newSentence, !space)
+		newSentence, space = false, false
 		tok = tok[:0]
 	}
 	for _, r := range text {
@@ -210,6 +212,9 @@ func normalize(d *doc, text string) {
 			continue
 		}
 		flush()
+		if f == ' ' {
+			space = true
+		}
 		if isSentenceEnd(f) {
 			newSentence = true
 		}
@@ -220,7 +225,7 @@ func normalize(d *doc, text string) {
 
 // addWord appends one raw token, rewriting leetspeak when the token is
 // mostly letters.
-func (d *doc) addWord(tok []rune, sentence bool) {
+func (d *doc) addWord(tok []rune, sentence, glued bool) {
 	// Trailing symbols that were kept as possible leet (e.g. "hello!") are
 	// punctuation unless a letter follows them.
 	for len(tok) > 0 && !isWordRune(tok[len(tok)-1]) {
@@ -280,10 +285,13 @@ func (d *doc) addWord(tok []rune, sentence bool) {
 	}
 	d.end = append(d.end, int32(len(d.buf)))
 	d.sent = append(d.sent, sentence)
+	d.glued = append(d.glued, glued)
 }
 
-// joinSpelled merges runs of three or more one-letter words ("k i l l") into
-// one word, then computes the stems.
+// joinSpelled merges runs of three or more one-letter words ("k i l l")
+// into one word. When the letters are glued by punctuation ("h-o-w t-o",
+// "b.o.m.b"), the spaces in the run are the word breaks, and each glued
+// group of two or more letters becomes a word. Then it computes the stems.
 func (d *doc) joinSpelled() {
 	n := d.words()
 	single := func(i int) bool { return d.end[i]-d.start[i] == 1 && d.buf[d.start[i]] >= 'a' }
@@ -296,35 +304,49 @@ func (d *doc) joinSpelled() {
 	}
 	if has {
 		old := append([]byte(nil), d.buf...)
-		os, oe, osent := append([]int32(nil), d.start...), append([]int32(nil), d.end...), append([]bool(nil), d.sent...)
-		d.buf, d.start, d.end, d.sent = d.buf[:0], d.start[:0], d.end[:0], d.sent[:0]
+		os, oe := append([]int32(nil), d.start...), append([]int32(nil), d.end...)
+		osent, oglued := append([]bool(nil), d.sent...), append([]bool(nil), d.glued...)
+		d.buf, d.start, d.end, d.sent, d.glued = d.buf[:0], d.start[:0], d.end[:0], d.sent[:0], d.glued[:0]
 		isSingle := func(i int) bool { return oe[i]-os[i] == 1 && old[os[i]] >= 'a' }
+		word := func(from, to int) {
+			if len(d.buf) > 0 {
+				d.buf = append(d.buf, ' ')
+			}
+			d.start = append(d.start, int32(len(d.buf)))
+			for k := from; k < to; k++ {
+				d.buf = append(d.buf, old[os[k]:oe[k]]...)
+			}
+			d.end = append(d.end, int32(len(d.buf)))
+			d.sent = append(d.sent, osent[from])
+			d.glued = append(d.glued, oglued[from])
+		}
 		for i := 0; i < n; {
 			j := i
 			for j < n && isSingle(j) {
 				j++
 			}
-			if j-i >= 3 {
-				if len(d.buf) > 0 {
-					d.buf = append(d.buf, ' ')
-				}
-				d.start = append(d.start, int32(len(d.buf)))
-				for k := i; k < j; k++ {
-					d.buf = append(d.buf, old[os[k]])
-				}
-				d.end = append(d.end, int32(len(d.buf)))
-				d.sent = append(d.sent, osent[i])
+			if j-i < 3 {
+				word(i, i+1)
+				i++
+				continue
+			}
+			glued := false
+			for k := i + 1; k < j; k++ {
+				glued = glued || oglued[k]
+			}
+			if !glued {
+				word(i, j)
 				i = j
 				continue
 			}
-			if len(d.buf) > 0 {
-				d.buf = append(d.buf, ' ')
+			for i < j {
+				k := i + 1
+				for k < j && oglued[k] {
+					k++
+				}
+				word(i, k)
+				i = k
 			}
-			d.start = append(d.start, int32(len(d.buf)))
-			d.buf = append(d.buf, old[os[i]:oe[i]]...)
-			d.end = append(d.end, int32(len(d.buf)))
-			d.sent = append(d.sent, osent[i])
-			i++
 		}
 	}
 	for i := 0; i < d.words(); i++ {
@@ -332,9 +354,34 @@ func (d *doc) joinSpelled() {
 			d.sbuf = append(d.sbuf, ' ')
 		}
 		d.sstart = append(d.sstart, int32(len(d.sbuf)))
-		d.sbuf = appendStem(d.sbuf, d.word(i))
+		w := d.word(i)
+		if len(w) <= 5 {
+			if r, ok := textSpeak[string(w)]; ok {
+				w = []byte(r)
+			} else if string(w) == "2" && i > 0 && i+1 < d.words() && toBefore(d.word(i-1)) {
+				w = []byte("to") // "how 2 buy", "want 2 hurt"
+			}
+		}
+		d.sbuf = appendStem(d.sbuf, w)
 		d.send = append(d.send, int32(len(d.sbuf)))
 	}
+}
+
+// textSpeak maps chat spellings to the word they stand for, in the stems
+// only (the character n-grams keep what was typed): "how 2 hurt ppl" reads
+// like "how to hurt people".
+var textSpeak = map[string]string{
+	"ppl": "people", "pls": "please", "plz": "please", "smth": "something", "sth": "something",
+	"wat": "what", "wut": "what", "wht": "what",
+}
+
+// toBefore reports whether "2" after w stands for "to" ("how 2", "want 2").
+func toBefore(w []byte) bool {
+	switch string(w) {
+	case "how", "want", "wanna", "need", "going", "gonna", "trying", "tryna", "try", "way", "ways", "able", "where", "what":
+		return true
+	}
+	return false
 }
 
 // appendStem appends a crude suffix-stripped form of w: inflections collapse

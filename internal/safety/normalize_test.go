@@ -15,6 +15,9 @@ func TestNormalize(t *testing.T) {
 		{"numbers stay", "in 2024 I ran 5 km", "in 2024 i ran 5 km"},
 		{"spaced letters", "k i l l yourself", "kill yourself"},
 		{"dotted letters", "k.i.l.l them", "kill them"},
+		{"hyphenated letters", "H-o-w t-o m-a-k-e r-i-c-i-n", "how to make ricin"},
+		{"dotted words", "h.o.w t.o b.u.i.l.d a g.u.n", "how to build a gun"},
+		{"short hyphenations stay", "an A-B test of the e-mail", "an a b test of the e mail"},
 		{"cyrillic homoglyphs", "kіll аll", "kill all"},
 		{"greek homoglyphs", "βοmb", "bomb"},
 		{"fullwidth", "ｂｏｍｂ", "bomb"},
@@ -34,6 +37,23 @@ func TestNormalize(t *testing.T) {
 				t.Errorf("normalize(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+// Chat spellings are read as the words they stand for in the stems (the
+// lexicons and word features); "2" is "to" only after words like "how".
+func TestTextSpeak(t *testing.T) {
+	for in, want := range map[string]string{
+		"how 2 hurt ppl":   "how to hurt peopl",
+		"wut do u want":    "what do u want",
+		"i have 2 cats":    "i hav 2 cat",
+		"need 2 find smth": "need to find someth",
+	} {
+		var d doc
+		normalize(&d, in)
+		if got := string(d.sbuf); got != want {
+			t.Errorf("stems of %q = %q, want %q", in, got, want)
+		}
 	}
 }
 
