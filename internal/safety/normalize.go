@@ -355,8 +355,8 @@ func (d *doc) joinSpelled() {
 		}
 		d.sstart = append(d.sstart, int32(len(d.sbuf)))
 		w := d.word(i)
-		if len(w) <= 5 {
-			if r, ok := textSpeak[string(w)]; ok {
+		if len(w) <= 4 {
+			if r := chatWord(w); r != "" {
 				w = []byte(r)
 			} else if string(w) == "2" && i > 0 && i+1 < d.words() && toBefore(d.word(i-1)) {
 				w = []byte("to") // "how 2 buy", "want 2 hurt"
@@ -367,12 +367,23 @@ func (d *doc) joinSpelled() {
 	}
 }
 
-// textSpeak maps chat spellings to the word they stand for, in the stems
+// chatWord maps a chat spelling to the word it stands for, in the stems
 // only (the character n-grams keep what was typed): "how 2 hurt ppl" reads
-// like "how to hurt people".
-var textSpeak = map[string]string{
-	"ppl": "people", "pls": "please", "plz": "please", "smth": "something", "sth": "something",
-	"wat": "what", "wut": "what", "wht": "what",
+// like "how to hurt people". A wider list (u, ur, gonna, wanna, cuz) cost
+// 0.003 of cross-validated F1 on the moderation set: there the spelling
+// itself carries signal.
+func chatWord(w []byte) string {
+	switch string(w) {
+	case "ppl":
+		return "people"
+	case "pls", "plz":
+		return "please"
+	case "smth", "sth":
+		return "something"
+	case "wat", "wut", "wht":
+		return "what"
+	}
+	return ""
 }
 
 // toBefore reports whether "2" after w stands for "to" ("how 2", "want 2").
