@@ -101,6 +101,9 @@ func TestTricky(t *testing.T) {
 		// 120, blind, only measured).
 		{"testdata/probes8.tsv", 0.9, 0.1, false},
 		{"testdata/frozen5.tsv", 0.85, 0.12, true},
+		// frozen6.tsv: a helper's 100 + 100 with long messages and
+		// back-stories (blind, only measured).
+		{"testdata/frozen6.tsv", 0.85, 0.12, true},
 	} {
 		t.Run(set.file, func(t *testing.T) {
 			var tp, fn, fp, tn int
