@@ -239,6 +239,9 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 	sentStart, sentEnd := 0, 0
 	sentPerson := false
 	defuseUntil := -1
+	// prevStart and prev2Start are where the two sentences before this one
+	// start; lastThing is the last harmless thing named (a pest, a process).
+	prevStart, prev2Start, lastThing := 0, 0, -1
 	flushSent := func() {
 		focus := false
 		// Asking for operational detail ("the exact dose", "working
@@ -274,6 +277,16 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 			}
 			if sent&(1<<lxFirstPerson) != 0 && !defused {
 				rs.planHarm++
+			}
+			if defused && sent&(1<<lxSafety) != 0 && sent&(1<<lxRequest|1<<lxFirstPerson) == 0 {
+				// Harm reported in order to get help or prevent it ("should I
+				// report my neighbor for beating his dog?"): its words are
+				// another sense of themselves.
+				for w := sentStart; w < sentEnd && w < maxSense; w++ {
+					if ents[w]&harm != 0 {
+						rs.benignSense[w/64] |= 1 << (w % 64)
+					}
+				}
 			}
 			if defused {
 				rs.harmDefused++
@@ -347,7 +360,7 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 	for i := 0; i < n; i++ {
 		if i > 0 && (d.sent[i] || newTurn(d, ents, i)) {
 			flushSent()
-			sentStart = i
+			prev2Start, prevStart, sentStart = prevStart, sentStart, i
 		}
 		sentEnd = i + 1
 		here := ents[i]
@@ -374,7 +387,10 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 					here |= 1 << lxStrong
 					break
 				}
-				benign = thing(j)
+				// "them" or "it" after a harmless thing in this sentence
+				// or the two before is that thing ("ants ... how do I
+				// kill them off?").
+				benign = thing(j) || pronoun(d.word(j)) && lastThing >= prev2Start && lastThing < i
 				// A person first is the verb's object ("shoot everyone
 				// at my job"), unless a harmless thing follows it as
 				// the possessed ("cut her hair").
@@ -391,6 +407,9 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 			// The clause of a defused verb ("carve a turkey with a knife",
 			// "exterminate the rats in the barn").
 			here &^= 1<<lxWeapon | 1<<lxViolence | 1<<lxDehuman | 1<<lxThreat
+		}
+		if ents[i]&(1<<lxBenignTarget) != 0 && ents[i]&(1<<lxPerson|1<<lxDehuman|1<<lxGroup|1<<lxHomonymVerb) == 0 {
+			lastThing = i
 		}
 		if here != ents[i] && i < maxSense {
 			rs.benignSense[i/64] |= 1 << (i % 64)
@@ -414,6 +433,15 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 	}
 	flushSent()
 	return ents
+}
+
+// pronoun reports whether w can stand for a thing named before it.
+func pronoun(w []byte) bool {
+	switch string(w) {
+	case "them", "it", "em", "those", "these":
+		return true
+	}
+	return false
 }
 
 // realWorld reports whether words [from, to) of d step out of a game ("a
