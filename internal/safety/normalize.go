@@ -50,6 +50,7 @@ func (d *doc) sub(dst *doc, from, to int) {
 		dst.sbuf = append(dst.sbuf, d.stem(i)...)
 		dst.send = append(dst.send, int32(len(dst.sbuf)))
 		dst.sent = append(dst.sent, i == from)
+		dst.glued = append(dst.glued, i > from && d.glued[i])
 	}
 }
 
