@@ -208,11 +208,19 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 		var e lexEntry
 		for k := 0; k < maxPhrase && i+k < n; k++ {
 			m := lex[string(d.sbuf[d.sstart[i]:d.send[i+k]])]
-			e |= m &^ lexLonger
+			e |= m &^ (lexLonger | 1<<lxVictim)
 			if k > 0 && m&harm != 0 {
 				covered = max(covered, i+k)
 			}
+			if m&lexLonger == 0 {
+				break
+			}
+		}
+		// Victim phrases are looked up on the unstemmed words.
+		for k := 0; k < maxPhrase && i+k < n; k++ {
+			m := lex[string(d.buf[d.start[i]:d.end[i+k]])]
 			if m&(1<<lxVictim) != 0 {
+				e |= 1 << lxVictim
 				victim = max(victim, i+k)
 			}
 			if m&lexLonger == 0 {

@@ -447,6 +447,14 @@ func isVowel(b byte) bool {
 	return b == 'a' || b == 'e' || b == 'i' || b == 'o' || b == 'u'
 }
 
+// rawPhrase normalises a lexicon phrase the way documents are, without
+// stemming.
+func rawPhrase(p string) string {
+	var d doc
+	normalize(&d, p)
+	return string(d.buf)
+}
+
 // stemPhrase stems every word of a lexicon phrase the way documents are
 // stemmed.
 func stemPhrase(p string) string {

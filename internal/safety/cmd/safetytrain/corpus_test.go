@@ -125,3 +125,22 @@ func TestLoadSeedsLabels(t *testing.T) {
 		t.Error("an unknown category was accepted")
 	}
 }
+
+func TestSeedSpec(t *testing.T) {
+	for _, tt := range []struct {
+		spec, file string
+		scale      float64
+		bad        bool
+	}{
+		{"a/seeds.tsv", "a/seeds.tsv", 1, false},
+		{"a/seeds.tsv@0.25", "a/seeds.tsv", 0.25, false},
+		{"a/seeds.tsv@", "", 0, true},
+		{"a/seeds.tsv@-1", "", 0, true},
+		{"a/seeds.tsv@half", "", 0, true},
+	} {
+		f, sc, err := seedSpec(tt.spec)
+		if (err != nil) != tt.bad || f != tt.file || sc != tt.scale {
+			t.Errorf("seedSpec(%q) = %q, %v, %v", tt.spec, f, sc, err)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/peerllm/peerllm/internal/safety"
@@ -33,7 +34,7 @@ func main() {
 func run() error {
 	evaldata := flag.String("evaldata", "../shared/evaldata", "shared evaldata directory")
 	seeds := flag.String("seeds", "internal/safety/data/seeds.tsv", "our own labelled seed sentences (TSV)")
-	seeds2 := flag.String("seeds2", "internal/safety/data/seeds2.tsv,internal/safety/data/seeds3.tsv,internal/safety/data/seeds4.tsv,internal/safety/data/seeds6.tsv", "seed sentences in varied surface forms, comma-separated TSV files (round 5: seeds2.tsv; round 7: seeds3.tsv; session 5: seeds4.tsv; session 6: seeds6.tsv; empty: none)")
+	seeds2 := flag.String("seeds2", "internal/safety/data/seeds2.tsv,internal/safety/data/seeds3.tsv,internal/safety/data/seeds4.tsv,internal/safety/data/seeds6.tsv,internal/safety/data/seeds7.tsv@0.25", "seed sentences in varied surface forms, comma-separated TSV files; file@0.5 scales that file's weights (round 5: seeds2.tsv; round 7: seeds3.tsv; session 5: seeds4.tsv; session 6: seeds6.tsv and seeds7.tsv, long messages, at a quarter weight; empty: none)")
 	seeds2Weight := flag.Float64("seeds2-weight", 0.4, "training weight of each harmful seed sentence of those files (0: leave them out)")
 	seeds2SafeWeight := flag.Float64("seeds2-safe-weight", 0.3, "training weight of each safe seed sentence of those files (0: leave them out)")
 	corpusPath := flag.String("corpus", "internal/safety/data/corpus.txt", "our own template corpus (empty: none)")
@@ -118,11 +119,15 @@ func run() error {
 		if f == "" {
 			continue
 		}
+		f, scale, err := seedSpec(f)
+		if err != nil {
+			return err
+		}
 		sd, err := loadSeeds(f)
 		if err != nil {
 			return err
 		}
-		ex = appendWeighted(ex, sd, *seeds2Weight, *seeds2SafeWeight)
+		ex = appendWeighted(ex, sd, *seeds2Weight*scale, *seeds2SafeWeight*scale)
 	}
 	ex = append(ex, own...)
 	if *only != "" {
@@ -228,6 +233,20 @@ func jbbLabels(e safety.Example) map[string]int {
 // appendWeighted appends the examples of sd with weight w (harmful) or
 // wSafe (safe) to ex; a weight of 0 leaves them out (a zero Example.Weight
 // would mean 1).
+// seedSpec splits a -seeds2 entry "file" or "file@0.5" into the file and
+// the scale of its weights.
+func seedSpec(spec string) (string, float64, error) {
+	at := strings.LastIndexByte(spec, '@')
+	if at < 0 {
+		return spec, 1, nil
+	}
+	v, err := strconv.ParseFloat(spec[at+1:], 64)
+	if err != nil || v < 0 {
+		return "", 0, fmt.Errorf("seed file %q: the scale after @ must be a number ≥ 0", spec)
+	}
+	return spec[:at], v, nil
+}
+
 func appendWeighted(ex, sd []safety.Example, w, wSafe float64) []safety.Example {
 	for _, e := range sd {
 		e.Weight = w
