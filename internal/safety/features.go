@@ -203,25 +203,14 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 	// ents[i]: the classes of every phrase (up to maxPhrase words) that
 	// starts at word i. A word inside a harmful phrase is no frame of its
 	// own: the "news" of "fake news" is no discussion.
-	covered, victim := -1, -1
+	covered := -1
 	for i := 0; i < n; i++ {
 		var e lexEntry
 		for k := 0; k < maxPhrase && i+k < n; k++ {
 			m := lex[string(d.sbuf[d.sstart[i]:d.send[i+k]])]
-			e |= m &^ (lexLonger | 1<<lxVictim)
+			e |= m &^ lexLonger
 			if k > 0 && m&harm != 0 {
 				covered = max(covered, i+k)
-			}
-			if m&lexLonger == 0 {
-				break
-			}
-		}
-		// Victim phrases are looked up on the unstemmed words.
-		for k := 0; k < maxPhrase && i+k < n; k++ {
-			m := lex[string(d.buf[d.start[i]:d.end[i+k]])]
-			if m&(1<<lxVictim) != 0 {
-				e |= 1 << lxVictim
-				victim = max(victim, i+k)
 			}
 			if m&lexLonger == 0 {
 				break
@@ -230,18 +219,9 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 		if i <= covered && e&harm == 0 {
 			e &^= frames
 		}
-		// Harm done to the writer ("stalking me", "my email was hacked")
-		// is something they report, not ask for: its words lose their harm
-		// classes and are hashed as another sense. A request for harm
-		// elsewhere in the sentence still counts.
-		if i <= victim && e&harm != 0 {
-			e &^= harm | 1<<lxStrong | 1<<lxHomonymVerb
-			if i < maxSense {
-				rs.benignSense[i/64] |= 1 << (i % 64)
-			}
-		}
 		ents = append(ents, e)
 	}
+	victims(d, ents, rs)
 	rs.prompt = n > 0 && (ents[0]&(1<<lxRequest) != 0 || opener(d.stem(0)))
 	var sent lexEntry
 	sentStart, sentEnd := 0, 0
@@ -441,6 +421,48 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 	}
 	flushSent()
 	return ents
+}
+
+// victims finds harm done to the writer ("stalking me", "my email was
+// hacked") or negated ("without hurting her"): the writer reports it or
+// rules it out, and does not ask for it. Those words lose their harm classes
+// and are hashed as another sense; a request for harm elsewhere in the
+// sentence still counts. Every victim phrase holds a harm word within its
+// first four words, so only phrases starting up to three words before one
+// are looked up.
+func victims(d *doc, ents []lexEntry, rs *ruleSummary) {
+	n, done := len(ents), -1
+	for j := range ents {
+		if ents[j]&harm == 0 {
+			continue
+		}
+		for i := max(j-3, done+1); i <= j; i++ {
+			end := -1
+			for k := 0; k < maxPhrase && i+k < n; k++ {
+				m := victimLex[string(d.buf[d.start[i]:d.end[i+k]])]
+				if m&(1<<lxVictim) != 0 {
+					end = i + k
+				}
+				if m&lexLonger == 0 {
+					break
+				}
+			}
+			if end < j {
+				continue
+			}
+			ents[i] |= 1 << lxVictim
+			for w := i; w <= end; w++ {
+				if ents[w]&harm != 0 {
+					ents[w] &^= harm | 1<<lxStrong | 1<<lxHomonymVerb
+					if w < maxSense {
+						rs.benignSense[w/64] |= 1 << (w % 64)
+					}
+				}
+			}
+			done = end
+			break
+		}
+	}
 }
 
 // pronoun reports whether w can stand for a thing named before it.

@@ -112,12 +112,10 @@ func compileLexicon() map[string]lexEntry {
 			if p == "" {
 				continue
 			}
-			s := stemPhrase(p)
 			if c == lxVictim {
-				// Victim phrases are matched on the words as written:
-				// stemming would make "hacked my" the request "hack my".
-				s = rawPhrase(p)
+				continue // victimLex
 			}
+			s := stemPhrase(p)
 			if s == "" {
 				continue
 			}
@@ -131,3 +129,23 @@ func compileLexicon() map[string]lexEntry {
 	}
 	return m
 }
+
+// victimLex holds the victim phrases, matched on the words as written
+// (normalised, not stemmed): stemmed, "hacked my" would be the request "hack
+// my". Only words near a harm word are looked up in it.
+var victimLex = func() map[string]lexEntry {
+	m := make(map[string]lexEntry, 128)
+	for _, p := range strings.Split(lexicon[lxVictim], "|") {
+		s := rawPhrase(strings.TrimSpace(p))
+		if s == "" {
+			continue
+		}
+		m[s] |= 1 << lxVictim
+		for i := 0; i < len(s); i++ {
+			if s[i] == ' ' {
+				m[s[:i]] |= lexLonger
+			}
+		}
+	}
+	return m
+}()
