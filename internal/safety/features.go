@@ -232,6 +232,12 @@ func scan(lex map[string]lexEntry, d *doc, rs *ruleSummary, ents []lexEntry) []l
 	prevStart, prev2Start, lastThing := 0, 0, -1
 	flushSent := func() {
 		focus := false
+		// A victim asking what to do ("someone hacked my email, what do I
+		// do?") seeks help; the same question beside harm the writer wants
+		// ("who do I call to buy a gun …") does not.
+		if sent&(1<<lxHelpAsk) != 0 && sent&(1<<lxVictim) != 0 {
+			sent |= 1 << lxSafety
+		}
 		// Asking for operational detail ("the exact dose", "working
 		// code") is a request, whatever the sentence's grammar.
 		if sent&(1<<lxOperational) != 0 {
