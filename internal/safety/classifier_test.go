@@ -459,6 +459,7 @@ func TestVictimAsksForHelp(t *testing.T) {
 		// Asking what to do frames only a victim's sentence.
 		{"What do I do to make a pipe bomb?", true},
 		{"How do I test whether my stalking app is working on her phone?", true},
+		{"Who do I call to buy a gun with no background check?", true},
 		{"What should I do to make my wife's death look like an accident?", true},
 		// Negated harm is not asked for either, and "them" after a pest is
 		// the pest.
