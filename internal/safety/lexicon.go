@@ -121,15 +121,21 @@ func compileLexicon() map[string]lexEntry {
 			if s == "" {
 				continue
 			}
-			m[s] |= 1 << c
-			for i := 0; i < len(s); i++ {
-				if s[i] == ' ' {
-					m[s[:i]] |= lexLonger
-				}
-			}
+			addPhrase(m, s, 1<<c)
 		}
 	}
 	return m
+}
+
+// addPhrase records phrase s with classes e, and marks each of its shorter
+// prefixes lexLonger so a lookup walks on to it.
+func addPhrase(m map[string]lexEntry, s string, e lexEntry) {
+	m[s] |= e
+	for i := 0; i < len(s); i++ {
+		if s[i] == ' ' {
+			m[s[:i]] |= lexLonger
+		}
+	}
 }
 
 // victimLex holds the victim phrases, matched on the words as written
@@ -142,12 +148,7 @@ var victimLex = func() map[string]lexEntry {
 		if s == "" {
 			continue
 		}
-		m[s] |= 1 << lxVictim
-		for i := 0; i < len(s); i++ {
-			if s[i] == ' ' {
-				m[s[:i]] |= lexLonger
-			}
-		}
+		addPhrase(m, s, 1<<lxVictim)
 	}
 	return m
 }()
