@@ -130,6 +130,7 @@ func parseLabelled(b []byte) (Example, error) {
 			e.Labels[cat] = v
 			e.Unsafe = max(e.Unsafe, v)
 		}
+		e.Partial = e.Unsafe == 0 && len(e.Labels) < len(OpenAIKeys)
 		return e, nil
 	}
 	var t struct {
@@ -213,15 +214,24 @@ type Report struct {
 	Overall    Confusion            // flagged vs not, on examples with a known overall label
 	Categories map[string]Confusion // per category, on examples where it is known
 	Sources    map[string]Confusion // flagged vs not per Source (e.g. jbb-benign)
+	// Lenient and LenientSources are Overall and Sources with the partially
+	// labelled rows (Example.Partial) counted as safe, the reading that
+	// takes a missing key for 0. Unknown is how many such rows there were.
+	Lenient        Confusion
+	LenientSources map[string]Confusion
+	Unknown        int
 }
 
 // Add merges o into r (for cross-validation folds).
 func (r *Report) Add(o Report) {
 	r.N += o.N
+	r.Unknown += o.Unknown
 	r.Overall = r.Overall.Add(o.Overall)
+	r.Lenient = r.Lenient.Add(o.Lenient)
 	if r.Categories == nil {
 		r.Categories = map[string]Confusion{}
 		r.Sources = map[string]Confusion{}
+		r.LenientSources = map[string]Confusion{}
 	}
 	for k, v := range o.Categories {
 		r.Categories[k] = r.Categories[k].Add(v)
@@ -229,11 +239,15 @@ func (r *Report) Add(o Report) {
 	for k, v := range o.Sources {
 		r.Sources[k] = r.Sources[k].Add(v)
 	}
+	for k, v := range o.LenientSources {
+		r.LenientSources[k] = r.LenientSources[k].Add(v)
+	}
 }
 
 // Evaluate classifies every example and counts the outcomes.
 func Evaluate(c *Classifier, ex []Example) Report {
-	r := Report{N: len(ex), Categories: map[string]Confusion{}, Sources: map[string]Confusion{}}
+	r := Report{N: len(ex), Categories: map[string]Confusion{}, Sources: map[string]Confusion{},
+		LenientSources: map[string]Confusion{}}
 	for _, e := range ex {
 		v := c.Classify(e.Text)
 		for k, l := range e.Labels {
@@ -244,12 +258,20 @@ func Evaluate(c *Classifier, ex []Example) Report {
 		if e.Unsafe < 0 {
 			continue
 		}
-		r.Overall.count(e.Unsafe == 1, v.Flagged)
 		src := e.Source
 		if i := strings.IndexByte(src, ':'); i >= 0 {
 			src = src[:i]
 		}
-		cf := r.Sources[src]
+		r.Lenient.count(e.Unsafe == 1, v.Flagged)
+		cf := r.LenientSources[src]
+		cf.count(e.Unsafe == 1, v.Flagged)
+		r.LenientSources[src] = cf
+		if e.Partial {
+			r.Unknown++
+			continue
+		}
+		r.Overall.count(e.Unsafe == 1, v.Flagged)
+		cf = r.Sources[src]
 		cf.count(e.Unsafe == 1, v.Flagged)
 		r.Sources[src] = cf
 	}
@@ -270,30 +292,52 @@ func (r Report) WriteText(w io.Writer) error {
 		}
 	}
 	row("overall", r.Overall)
+	if r.Unknown > 0 {
+		row("overall, missing keys as 0", r.Lenient)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if len(r.Sources) > 1 {
-		fmt.Fprintf(w, "\nby source (flagged vs not):\n")
-		names := make([]string, 0, len(r.Sources))
-		for k := range r.Sources {
+	if r.Unknown > 0 {
+		fmt.Fprintf(w, "\n%d rows have some keys missing and none at 1, so whether they should be flagged is\n"+
+			"unknown: \"overall\" leaves them out; \"missing keys as 0\" counts them as safe.\n", r.Unknown)
+	}
+	names := make([]string, 0, len(r.LenientSources))
+	for k := range r.Sources {
+		names = append(names, k)
+	}
+	for k := range r.LenientSources {
+		if _, ok := r.Sources[k]; !ok {
 			names = append(names, k)
 		}
+	}
+	if len(names) > 1 {
+		fmt.Fprintf(w, "\nby source (flagged vs not):\n")
 		slices.Sort(names)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintf(tw, "source\tprecision\trecall\tF1\tFPR\tTP\tFP\tFN\tTN\t\n")
+		src := func(name string, c Confusion) {
+			fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%.3f\t%.3f\t%d\t%d\t%d\t%d\t\n", name, c.Precision(), c.Recall(), c.F1(), c.FPR(), c.TP, c.FP, c.FN, c.TN)
+		}
 		for _, k := range names {
-			c := r.Sources[k]
-			fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%.3f\t%.3f\t%d\t%d\t%d\t%d\t\n", k, c.Precision(), c.Recall(), c.F1(), c.FPR(), c.TP, c.FP, c.FN, c.TN)
+			src(k, r.Sources[k])
+			if l := r.LenientSources[k]; l != r.Sources[k] {
+				src(k+", missing keys as 0", l)
+			}
 		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
 	}
-	o := r.Overall
-	fmt.Fprintf(w, "\nconfusion matrix (overall, %d examples with a known label):\n", o.TP+o.FP+o.FN+o.TN)
-	fmt.Fprintf(w, "                 predicted unsafe  predicted safe\n")
-	fmt.Fprintf(w, "  actual unsafe  %16d  %14d\n", o.TP, o.FN)
-	fmt.Fprintf(w, "  actual safe    %16d  %14d\n", o.FP, o.TN)
+	matrix := func(title string, o Confusion) {
+		fmt.Fprintf(w, "\nconfusion matrix (%s, %d examples):\n", title, o.TP+o.FP+o.FN+o.TN)
+		fmt.Fprintf(w, "                 predicted unsafe  predicted safe\n")
+		fmt.Fprintf(w, "  actual unsafe  %16d  %14d\n", o.TP, o.FN)
+		fmt.Fprintf(w, "  actual safe    %16d  %14d\n", o.FP, o.TN)
+	}
+	matrix("overall, examples with a known label", r.Overall)
+	if r.Unknown > 0 {
+		matrix("overall, missing keys as 0", r.Lenient)
+	}
 	return nil
 }

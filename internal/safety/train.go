@@ -15,6 +15,13 @@ type Example struct {
 	// Unsafe is the overall truth: 1 unsafe, 0 safe, -1 unknown. A safe
 	// example counts as negative for every category when training.
 	Unsafe int
+	// Partial marks a row of OpenAI's moderation set whose known keys are
+	// all 0 but some keys are missing (Unsafe is 0). Whether it should be
+	// flagged is unknown: a missing key may be 1. Training counts it as safe
+	// (such rows are almost all harmless web text: 5 of the dev set's 344
+	// rows labelled only for HR, SH, V and V2 have a 1); Evaluate leaves it
+	// out of the flagged-vs-not figures and reports it in Report.Lenient.
+	Partial bool
 	// Group keeps related examples (matched pairs) in the same
 	// cross-validation fold.
 	Group string

@@ -96,9 +96,18 @@ func TestExpectedF1(t *testing.T) {
 		{1, 2.0 * 2 / (2*2 + 1 + 1)},         // tp 2, fp 1, fn 1
 		{0.5, 2 * 1.5 / (2*1.5 + 1.5 + 1.5)}, // tp 1.5, fp 1.5, fn 1.5
 	} {
-		if got := expectedF1(bs, c.a); math.Abs(got-c.want) > 1e-12 {
+		if got := expectedF1(bs, c.a, false); math.Abs(got-c.want) > 1e-12 {
 			t.Errorf("expectedF1(a=%v) = %v, want %v", c.a, got, c.want)
 		}
+	}
+	// A flagged row whose flag is unknown is left out, or is a false
+	// positive when missing keys are read as 0.
+	bs = append(bs, bandVerdict{flagged: true, partial: true})
+	if got, want := expectedF1(bs, -1, false), 2.0/(2+2+2); got != want {
+		t.Errorf("unknown row counted: %v, want %v", got, want)
+	}
+	if got, want := expectedF1(bs, -1, true), 2.0/(2+3+2); got != want {
+		t.Errorf("lenient: %v, want %v", got, want)
 	}
 }
 

@@ -365,7 +365,7 @@ func crossValidate(ex []safety.Example, opts safety.TrainOptions, k int, misses 
 			for _, e := range te {
 				if e.Source == "openai" && e.Unsafe >= 0 {
 					v := cm.Classify(e.Text)
-					band[i] = append(band[i], bandVerdict{v.Flagged, v.Unsure, e.Unsafe == 1})
+					band[i] = append(band[i], bandVerdict{v.Flagged, v.Unsure, e.Unsafe == 1, e.Partial})
 				}
 			}
 		}
@@ -423,36 +423,49 @@ func crossValidate(ex []safety.Example, opts safety.TrainOptions, k int, misses 
 				perCat[j][i].Sources["jbb-harmful"].Recall(), perCat[j][i].Sources["jbb-benign"].FPR())
 		}
 	}
-	fmt.Printf("\n== unsure band on the OpenAI set: what an AI stage could add (expected F1 if it is right with probability a) ==\n")
-	fmt.Printf("margin  sent-to-AI  errors-in-band  F1(none)  F1(a=0.8)  F1(a=0.9)  F1(a=1)\n")
-	for i, m := range margins {
-		sent, errs, errsIn := 0, 0, 0
-		for _, b := range band[i] {
-			if b.unsure {
-				sent++
-			}
-			if b.flagged != b.unsafe {
-				errs++
+	for _, lenient := range []bool{false, true} {
+		which := "rows with a known label"
+		if lenient {
+			which = "missing keys as 0"
+		}
+		fmt.Printf("\n== unsure band on the OpenAI set (%s): what an AI stage could add (expected F1 if it is right with probability a) ==\n", which)
+		fmt.Printf("margin  sent-to-AI  errors-in-band  F1(none)  F1(a=0.8)  F1(a=0.9)  F1(a=1)\n")
+		for i, m := range margins {
+			n, sent, errs, errsIn := 0, 0, 0, 0
+			for _, b := range band[i] {
+				if b.partial && !lenient {
+					continue
+				}
+				n++
 				if b.unsure {
-					errsIn++
+					sent++
+				}
+				if b.flagged != b.unsafe {
+					errs++
+					if b.unsure {
+						errsIn++
+					}
 				}
 			}
+			fmt.Printf("%.2f    %4d/%d  %7d/%d  %8.3f  %9.3f  %9.3f  %7.3f\n", m, sent, n, errsIn, errs,
+				expectedF1(band[i], -1, lenient), expectedF1(band[i], 0.8, lenient), expectedF1(band[i], 0.9, lenient), expectedF1(band[i], 1, lenient))
 		}
-		fmt.Printf("%.2f    %4d/%d  %7d/%d  %8.3f  %9.3f  %9.3f  %7.3f\n", m, sent, len(band[i]), errsIn, errs,
-			expectedF1(band[i], -1), expectedF1(band[i], 0.8), expectedF1(band[i], 0.9), expectedF1(band[i], 1))
 	}
 	return nil
 }
 
-// bandVerdict is one example's verdict and truth for the unsure-band report.
-type bandVerdict struct{ flagged, unsure, unsafe bool }
+// bandVerdict is one example's verdict and truth for the unsure-band report;
+// partial marks a row whose flag is unknown (safety.Example.Partial).
+type bandVerdict struct{ flagged, unsure, unsafe, partial bool }
 
 // expectedF1 is the flagged-vs-not F1 when the unsure verdicts go to an AI
-// stage that is right with probability a (a < 0: no AI stage).
-func expectedF1(bs []bandVerdict, a float64) float64 {
+// stage that is right with probability a (a < 0: no AI stage). Rows whose
+// flag is unknown count as safe when lenient, else not at all.
+func expectedF1(bs []bandVerdict, a float64, lenient bool) float64 {
 	var tp, fp, fn float64
 	for _, b := range bs {
 		switch {
+		case b.partial && !lenient:
 		case b.unsure && a >= 0 && b.unsafe:
 			tp += a
 			fn += 1 - a
