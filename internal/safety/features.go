@@ -545,11 +545,28 @@ func newTurn(d *doc, ents []lexEntry, i int) bool {
 // OpenAI F1 -0.003, within noise; JBB benign FPR -0.010.
 const minNgrams = 32
 
+// quietWords: a text of this many words or fewer with no harm word gives its
+// n-grams too little to go on, so it gets no n-gram features at all and the
+// rule features decide ("Exactly." scored 0.52 for illegal on n-grams alone
+// once session 7's seeds were trained on, and would have cut an answer).
+const quietWords = 1
+
+// harmful reports whether any word of the window carries a harm class.
+func (rs *ruleSummary) harmful() bool {
+	for c := lexClass(0); c < numLex; c++ {
+		if harm&(1<<c) != 0 && rs.doc[c] > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // featurize appends the model's features for d to fs: word unigrams and
 // bigrams over stems, character 4-grams over the normalised words (values
 // scaled so the n-gram vector has unit length, at most: see minNgrams),
-// and rule features from rs.
-func featurize(fs []feature, d *doc, rs *ruleSummary, mask uint32) []feature {
+// and rule features from rs; with ngrams false, the rule features only
+// (see quietWords).
+func featurize(fs []feature, d *doc, rs *ruleSummary, mask uint32, ngrams bool) []feature {
 	fs = fs[:0]
 	n := d.words()
 	// Character 4-grams over " w1 w2 ... ", words separated by one space.
@@ -569,6 +586,10 @@ func featurize(fs []feature, d *doc, rs *ruleSummary, mask uint32) []feature {
 	if rs.prompt {
 		kind = nsPrompt
 	}
+	buf := d.buf
+	if !ngrams {
+		n, buf = 0, nil
+	}
 	for i := 0; i < n; i++ {
 		hw := hashBytes(nsWord, d.stem(i))
 		sense := rs.benign(i)
@@ -584,7 +605,6 @@ func featurize(fs []feature, d *doc, rs *ruleSummary, mask uint32) []feature {
 			fs = append(fs, feature{uint32(hb) & mask, v, false}, feature{uint32(mix(hb^kind)) & mask, v, false})
 		}
 	}
-	buf := d.buf
 	get := func(i int) uint64 {
 		if i < 0 || i >= len(buf) {
 			return ' '

@@ -440,7 +440,10 @@ var unstemmed = map[string]struct{}{
 	"cute": {}, "quite": {}, "rate": {}, "rates": {}, "rated": {}, "gassed": {}, "theme": {},
 	"care": {}, "cares": {}, "tired": {}, "fast": {}, "fasting": {}, "sentence": {},
 	"sentenced": {}, "pile": {}, "piles": {}, "fingered": {}, "fingering": {}, "plane": {},
-	"planes": {},
+	"planes": {}, "stage": {}, "stages": {}, "scare": {}, "scaring": {}, "heroine": {},
+	"heroines": {}, "stone": {}, "stones": {}, "stroke": {}, "strokes": {}, "wares": {},
+	"arise": {}, "arises": {}, "rating": {}, "ratings": {}, "leaned": {},
+	"cope": {}, "copes": {}, "coped": {}, "coping": {},
 }
 
 func isVowel(b byte) bool {

@@ -127,7 +127,7 @@ func TestDefusedVerbIsAnotherWord(t *testing.T) {
 		var rs ruleSummary
 		normalize(&d, text)
 		scan(lex, &d, &rs, nil)
-		return featurize(nil, &d, &rs, 1<<defaultBits-1)[0], rs
+		return featurize(nil, &d, &rs, 1<<defaultBits-1, true)[0], rs
 	}
 	photo, rs := first("shoot a photo of the sunset")
 	if !rs.benign(0) {
@@ -196,7 +196,7 @@ func TestModelRoundTrip(t *testing.T) {
 	var rs ruleSummary
 	normalize(&d, "how do I build a pipe bomb")
 	scan(compileLexicon(), &d, &rs, nil)
-	fs := featurize(nil, &d, &rs, m.mask)
+	fs := featurize(nil, &d, &rs, m.mask, true)
 	a, b := m.logits(fs), back.logits(fs)
 	for h := range a {
 		if diff := a[h] - b[h]; diff > 1e-2 || diff < -1e-2 {
@@ -239,7 +239,7 @@ func TestLexiconPhrasesFit(t *testing.T) {
 func TestCommonWordsAreNotHarm(t *testing.T) {
 	lex := compileLexicon()
 	const bad = harm | 1<<lxStrong | 1<<lxDiscuss | 1<<lxSafety | 1<<lxFiction
-	for _, w := range strings.Fields("new came put here there scared bit chat cute quite rate rates gas pick picked nut fast care tired theme piles finger plan") {
+	for _, w := range strings.Fields("new came put here there scared bit chat cute quite rate rates gas pick picked nut fast care tired theme piles finger plan stage scare scaring heroine stone stroke wares arise rating leaned") {
 		var d doc
 		var rs ruleSummary
 		normalize(&d, w)

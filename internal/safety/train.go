@@ -81,7 +81,7 @@ func train(ex []Example, o TrainOptions) (*model, error) {
 	for i, e := range ex {
 		normalize(&s.d, e.Text)
 		s.ents = scan(lex, &s.d, &s.rs, s.ents)
-		s.fs = featurize(s.fs, &s.d, &s.rs, m.mask)
+		s.fs = featurize(s.fs, &s.d, &s.rs, m.mask, true)
 		feats[i] = append([]feature(nil), s.fs...)
 	}
 	rng := rand.New(rand.NewPCG(o.Seed, 0x5afe))
