@@ -224,6 +224,13 @@ func normalize(d *doc, text string) {
 	d.joinSpelled()
 }
 
+// codeName reports whether tok is a name written with a digit that leetspeak
+// would garble into another word: the explosive "C4" is not "ca" (which
+// also made every "CA", California, a weapon word; session 7).
+func codeName(tok []rune) bool {
+	return len(tok) == 2 && (tok[0] == 'c' || tok[0] == 'C') && tok[1] == '4'
+}
+
 // addWord appends one raw token, rewriting leetspeak when the token is
 // mostly letters.
 func (d *doc) addWord(tok []rune, sentence, glued bool) {
@@ -249,7 +256,7 @@ func (d *doc) addWord(tok []rune, sentence, glued bool) {
 			others++
 		}
 	}
-	if others > 0 && letters >= others && (letters >= 2 || (others == 1 && len(tok) == 2)) {
+	if others > 0 && letters >= others && (letters >= 2 || (others == 1 && len(tok) == 2)) && !codeName(tok) {
 		for i, r := range tok {
 			l := leet(r)
 			if l == 0 {
