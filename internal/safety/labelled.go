@@ -220,6 +220,13 @@ type Report struct {
 	Lenient        Confusion
 	LenientSources map[string]Confusion
 	Unknown        int
+	// Keyed is a third reading between those two: a partially labelled
+	// row counts as safe, and as flagged only when a category it carries a
+	// key for tripped (a sexual verdict on a row labelled only for
+	// harassment and violence is neither right nor wrong, so it is not
+	// counted as flagged).
+	Keyed        Confusion
+	KeyedSources map[string]Confusion
 }
 
 // Add merges o into r (for cross-validation folds).
@@ -228,10 +235,12 @@ func (r *Report) Add(o Report) {
 	r.Unknown += o.Unknown
 	r.Overall = r.Overall.Add(o.Overall)
 	r.Lenient = r.Lenient.Add(o.Lenient)
+	r.Keyed = r.Keyed.Add(o.Keyed)
 	if r.Categories == nil {
 		r.Categories = map[string]Confusion{}
 		r.Sources = map[string]Confusion{}
 		r.LenientSources = map[string]Confusion{}
+		r.KeyedSources = map[string]Confusion{}
 	}
 	for k, v := range o.Categories {
 		r.Categories[k] = r.Categories[k].Add(v)
@@ -242,12 +251,15 @@ func (r *Report) Add(o Report) {
 	for k, v := range o.LenientSources {
 		r.LenientSources[k] = r.LenientSources[k].Add(v)
 	}
+	for k, v := range o.KeyedSources {
+		r.KeyedSources[k] = r.KeyedSources[k].Add(v)
+	}
 }
 
 // Evaluate classifies every example and counts the outcomes.
 func Evaluate(c *Classifier, ex []Example) Report {
 	r := Report{N: len(ex), Categories: map[string]Confusion{}, Sources: map[string]Confusion{},
-		LenientSources: map[string]Confusion{}}
+		LenientSources: map[string]Confusion{}, KeyedSources: map[string]Confusion{}}
 	for _, e := range ex {
 		v := c.Classify(e.Text)
 		for k, l := range e.Labels {
@@ -266,6 +278,14 @@ func Evaluate(c *Classifier, ex []Example) Report {
 		cf := r.LenientSources[src]
 		cf.count(e.Unsafe == 1, v.Flagged)
 		r.LenientSources[src] = cf
+		keyed := v.Flagged
+		if e.Partial {
+			keyed = trippedKeyed(v, e.Labels)
+		}
+		r.Keyed.count(e.Unsafe == 1, keyed)
+		cf = r.KeyedSources[src]
+		cf.count(e.Unsafe == 1, keyed)
+		r.KeyedSources[src] = cf
 		if e.Partial {
 			r.Unknown++
 			continue
@@ -276,6 +296,22 @@ func Evaluate(c *Classifier, ex []Example) Report {
 		r.Sources[src] = cf
 	}
 	return r
+}
+
+// trippedKeyed reports whether v tripped a category that labels carries, or
+// a sub-category of one (self-harm/intent under self-harm).
+func trippedKeyed(v Verdict, labels map[string]int) bool {
+	for _, name := range v.Tripped {
+		if _, ok := labels[name]; ok {
+			return true
+		}
+		if i := strings.IndexByte(name, '/'); i >= 0 {
+			if _, ok := labels[name[:i]]; ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // WriteText prints the report: precision, recall, F1 and the confusion
@@ -294,13 +330,16 @@ func (r Report) WriteText(w io.Writer) error {
 	row("overall", r.Overall)
 	if r.Unknown > 0 {
 		row("overall, missing keys as 0", r.Lenient)
+		row("overall, labelled keys only", r.Keyed)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	if r.Unknown > 0 {
 		fmt.Fprintf(w, "\n%d rows have some keys missing and none at 1, so whether they should be flagged is\n"+
-			"unknown: \"overall\" leaves them out; \"missing keys as 0\" counts them as safe.\n", r.Unknown)
+			"unknown: \"overall\" leaves them out; \"missing keys as 0\" counts them as safe;\n"+
+			"\"labelled keys only\" counts them as safe and as flagged only when a category they\n"+
+			"carry a key for tripped.\n", r.Unknown)
 	}
 	names := make([]string, 0, len(r.LenientSources))
 	for k := range r.Sources {
@@ -323,6 +362,7 @@ func (r Report) WriteText(w io.Writer) error {
 			src(k, r.Sources[k])
 			if l := r.LenientSources[k]; l != r.Sources[k] {
 				src(k+", missing keys as 0", l)
+				src(k+", labelled keys only", r.KeyedSources[k])
 			}
 		}
 		if err := tw.Flush(); err != nil {

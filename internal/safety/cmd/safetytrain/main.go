@@ -53,7 +53,7 @@ func run() error {
 	l2 := flag.Float64("l2", 1e-5, "L2 penalty")
 	seed := flag.Uint64("seed", 1, "training shuffle seed (other seeds estimate cross-validation noise)")
 	only := flag.String("only", "", "train and cross-validate only on examples whose source starts with this (experiments)")
-	oof := flag.String("oof", "", "write out-of-fold predictions (source, length, score, label; no text) to this file")
+	oof := flag.String("oof", "", "write out-of-fold predictions (source, length, top score, label, flag unknown, then every category's score and the categories labelled; no text) to this file")
 	flag.Parse()
 	var oofOut io.Writer
 	if *oof != "" {
@@ -371,14 +371,29 @@ func crossValidate(ex []safety.Example, opts safety.TrainOptions, k int, misses 
 		}
 		if oofOut != nil {
 			for _, e := range te {
-				fmt.Fprintf(oofOut, "%s\t%d\t%.4f\t%d\n", e.Source, len(e.Text), maxScore(c.Classify(e.Text)), e.Unsafe)
+				v := c.Classify(e.Text)
+				fmt.Fprintf(oofOut, "%s\t%d\t%.4f\t%d\t%t", e.Source, len(e.Text), maxScore(v), e.Unsafe, e.Partial)
+				for _, name := range safety.Categories() {
+					fmt.Fprintf(oofOut, "\t%.4f", v.Scores[name])
+				}
+				var known []string
+				for _, name := range safety.Categories() {
+					if _, ok := e.Labels[name]; ok {
+						known = append(known, name)
+					}
+				}
+				fmt.Fprintf(oofOut, "\t%s\n", strings.Join(known, ","))
 			}
 		}
 		if misses {
 			for _, e := range te {
 				v := c.Classify(e.Text)
 				if e.Unsafe >= 0 && v.Flagged != (e.Unsafe == 1) {
-					fmt.Printf("miss %-12s want=%d any=%.2f %q\n", e.Source, e.Unsafe, maxScore(v), e.Text)
+					want := fmt.Sprint(e.Unsafe)
+					if e.Partial {
+						want += "?" // flag unknown: some keys missing
+					}
+					fmt.Printf("miss %-12s want=%s any=%.2f %v %q\n", e.Source, want, maxScore(v), v.Tripped, e.Text)
 				}
 			}
 		}
