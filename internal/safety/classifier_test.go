@@ -108,6 +108,11 @@ func TestTricky(t *testing.T) {
 		// helper's 150 + 150, blind, only measured).
 		{"testdata/probes9.tsv", 0.9, 0.1, false},
 		{"testdata/frozen7.tsv", 0.85, 0.12, true},
+		// Session 8: the lead's probes of safety questions that name
+		// dangerous things (tuned on), and frozen8.tsv (a helper's 150 +
+		// 150, blind, only measured).
+		{"testdata/probes10.tsv", 0.9, 0.1, false},
+		{"testdata/frozen8.tsv", 0.85, 0.12, true},
 	} {
 		t.Run(set.file, func(t *testing.T) {
 			var tp, fn, fp, tn int
