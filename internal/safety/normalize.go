@@ -189,8 +189,11 @@ func normalize(d *doc, text string) {
 		if len(tok) == 0 {
 			return
 		}
+		// A trailing "!" was kept in case it was leet (h!); addWord drops
+		// it as punctuation, and then it ends the sentence ("Wow! Next").
+		bang := tok[len(tok)-1] == '!'
 		d.addWord(tok, newSentence, !space)
-		newSentence, space = false, false
+		newSentence, space = bang, false
 		tok = tok[:0]
 	}
 	for _, r := range text {

@@ -1,6 +1,7 @@
 package safety
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -42,6 +43,31 @@ func TestNormalize(t *testing.T) {
 
 // Chat spellings are read as the words they stand for in the stems (the
 // lexicons and word features); "2" is "to" only after words like "how".
+// A sentence ending in "!" ends there (the "!" is first kept in case it is
+// leet, as in "$h!t"): a frame in the next sentence must not reach back.
+func TestSentenceEnds(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want []int // words that begin a sentence
+	}{
+		{"Wow!! That was news. Next? Yes", []int{0, 1, 4, 5}},
+		{"what the $h!t is this", []int{0}},
+		{"stop! now", []int{0, 1}},
+	} {
+		var d doc
+		normalize(&d, tt.in)
+		var got []int
+		for i := range d.words() {
+			if d.sent[i] {
+				got = append(got, i)
+			}
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("normalize(%q): sentences begin at words %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
 func TestTextSpeak(t *testing.T) {
 	for in, want := range map[string]string{
 		"how 2 hurt ppl":   "how to hurt peopl",
