@@ -373,11 +373,9 @@ func crossValidate(ex []safety.Example, opts safety.TrainOptions, k int, misses 
 			for _, e := range te {
 				v := c.Classify(e.Text)
 				fmt.Fprintf(oofOut, "%s\t%d\t%.4f\t%d\t%t", e.Source, len(e.Text), maxScore(v), e.Unsafe, e.Partial)
-				for _, name := range safety.Categories() {
-					fmt.Fprintf(oofOut, "\t%.4f", v.Scores[name])
-				}
 				var known []string
 				for _, name := range safety.Categories() {
+					fmt.Fprintf(oofOut, "\t%.4f", v.Scores[name])
 					if _, ok := e.Labels[name]; ok {
 						known = append(known, name)
 					}
