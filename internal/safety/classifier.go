@@ -180,7 +180,7 @@ const focusBar = 0.8
 
 // score returns every category's score for the scanned document d.
 func (c *Classifier) score(s *scratch, d *doc, rs *ruleSummary) [numCats]float64 {
-	s.fs = featurize(s.fs, d, rs, c.m.mask, d.words() > quietWords || rs.harmful())
+	s.fs = featurize(s.fs, d, rs, c.m.mask, !fewWords(d) || rs.harmful())
 	lg := c.m.logits(s.fs)
 	pr := prior(rs)
 	var h [numHeads]float64

@@ -113,6 +113,14 @@ func TestTricky(t *testing.T) {
 		// 150, blind, only measured).
 		{"testdata/probes10.tsv", 0.9, 0.1, false},
 		{"testdata/frozen8.tsv", 0.85, 0.12, true},
+		// Session 9, both blind: posts9.tsv (a helper's 100 + 100 user
+		// posts, not requests: hate, harassment, violence, self-harm and
+		// sex beside heated but harmless posts; 67/100 and 11/100 before
+		// the session's posts.tsv was trained on, 96/100 and 13/100 after)
+		// and everyday9.tsv (300 everyday messages, all safe; 8/300 flagged
+		// before, 3/300 after).
+		{"testdata/posts9.tsv", 0.85, 0.2, true},
+		{"testdata/everyday9.tsv", 1, 0.03, true},
 	} {
 		t.Run(set.file, func(t *testing.T) {
 			var tp, fn, fp, tn int
@@ -135,7 +143,10 @@ func TestTricky(t *testing.T) {
 					tn++
 				}
 			}
-			recall := float64(tp) / float64(tp+fn)
+			recall := 1.0 // a set of safe texts only
+			if tp+fn > 0 {
+				recall = float64(tp) / float64(tp+fn)
+			}
 			fpr := float64(fp) / float64(fp+tn)
 			t.Logf("%s: recall %.2f (%d/%d), false-positive rate %.2f (%d/%d)", set.file, recall, tp, tp+fn, fpr, fp, fp+tn)
 			if recall < set.minRecall || fpr > set.maxFPR {
@@ -596,6 +607,11 @@ func TestQuietShortTexts(t *testing.T) {
 		{"Cut it out.", false},
 		{"kys", true},
 		{"kill yourself", true},
+		// Counted in distinct words (session 9): repeating a word adds
+		// nothing, while repeated harm words are still judged in full.
+		{strings.Repeat("word ", 40), false},
+		{strings.Repeat("fine ok ", 30), false},
+		{strings.Repeat("kill yourself ", 10), true},
 	})
 }
 

@@ -545,13 +545,37 @@ func newTurn(d *doc, ents []lexEntry, i int) bool {
 // OpenAI F1 -0.003, within noise; JBB benign FPR -0.010.
 const minNgrams = 32
 
-// quietWords: at inference, a text of this many words or fewer with no harm
+// quietWords: at inference, a text of this many distinct words or fewer with no harm
 // word gives its n-grams too little to go on, so it is scored without them
 // and the rule features decide ("Exactly." scored 0.52 for illegal on
 // n-grams alone once session 7's seeds were trained on, and would have cut
 // an answer). Training keeps every text's n-grams: dropping them there too
 // cost 0.002-0.003 of moderation-set F1 (session 7).
 const quietWords = 2
+
+// fewWords reports whether d has at most quietWords distinct words (stems):
+// a text that only repeats a word or two says no more than the word or two
+// do, and repeating a word must not add up its n-gram weight ("word word
+// word ..." as a stream's window scored 0.45 for harassment in session 9).
+func fewWords(d *doc) bool {
+	var seen [quietWords][]byte
+	k := 0
+next:
+	for i := 0; i < d.words(); i++ {
+		w := d.stem(i)
+		for _, s := range seen[:k] {
+			if string(s) == string(w) {
+				continue next
+			}
+		}
+		if k == quietWords {
+			return false
+		}
+		seen[k] = w
+		k++
+	}
+	return true
+}
 
 // harmful reports whether any word of the window carries a harm class.
 func (rs *ruleSummary) harmful() bool {

@@ -34,7 +34,7 @@ func main() {
 func run() error {
 	evaldata := flag.String("evaldata", "../shared/evaldata", "shared evaldata directory")
 	seeds := flag.String("seeds", "internal/safety/data/seeds.tsv", "our own labelled seed sentences (TSV)")
-	seeds2 := flag.String("seeds2", "internal/safety/data/seeds2.tsv,internal/safety/data/seeds3.tsv,internal/safety/data/seeds4.tsv,internal/safety/data/seeds6.tsv,internal/safety/data/seeds7.tsv@0.25,internal/safety/data/seeds8.tsv", "seed sentences in varied surface forms, comma-separated TSV files; file@0.5 scales that file's weights (round 5: seeds2.tsv; round 7: seeds3.tsv; session 5: seeds4.tsv; session 6: seeds6.tsv and seeds7.tsv, long messages, at a quarter weight; session 7: seeds8.tsv; empty: none)")
+	seeds2 := flag.String("seeds2", "internal/safety/data/seeds2.tsv,internal/safety/data/seeds3.tsv,internal/safety/data/seeds4.tsv,internal/safety/data/seeds6.tsv,internal/safety/data/seeds7.tsv@0.25,internal/safety/data/seeds8.tsv,internal/safety/data/posts.tsv,internal/safety/data/everyday.tsv", "seed sentences in varied surface forms, comma-separated TSV files; file@0.5 scales that file's weights (round 5: seeds2.tsv; round 7: seeds3.tsv; session 5: seeds4.tsv; session 6: seeds6.tsv and seeds7.tsv, long messages, at a quarter weight; session 7: seeds8.tsv; session 9: posts.tsv, user posts, and everyday.tsv, everyday messages; empty: none)")
 	seeds2Weight := flag.Float64("seeds2-weight", 0.4, "training weight of each harmful seed sentence of those files (0: leave them out)")
 	seeds2SafeWeight := flag.Float64("seeds2-safe-weight", 0.3, "training weight of each safe seed sentence of those files (0: leave them out)")
 	corpusPath := flag.String("corpus", "internal/safety/data/corpus.txt", "our own template corpus (empty: none)")
@@ -277,6 +277,8 @@ func loadSeeds(path string) ([]safety.Example, error) {
 		if !ok {
 			return nil, fmt.Errorf("%s:%d: want labels<TAB>text", path, n)
 		}
+		// Paragraph breaks are written as the two characters \n.
+		text = strings.ReplaceAll(text, `\n`, "\n")
 		e := safety.Example{Text: text, Labels: map[string]int{}, Source: "seed", Group: "seed"}
 		switch labels {
 		case "safe":
