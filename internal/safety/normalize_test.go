@@ -229,6 +229,21 @@ func TestModelRoundTrip(t *testing.T) {
 			t.Errorf("head %d: logit %v trained, %v loaded", h, a[h], b[h])
 		}
 	}
+	// Average: the mean of the models trained with seeds 1 and 1+2^32.
+	a1, _ := train(ex, TrainOptions{Bits: 12, Epochs: 5, Seed: 1})
+	a2, _ := train(ex, TrainOptions{Bits: 12, Epochs: 5, Seed: 1 + 1<<32})
+	avg, _ := train(ex, TrainOptions{Bits: 12, Epochs: 5, Seed: 1, Average: 2})
+	differ := false
+	for i := range avg.w {
+		want := (a1.w[i] + a2.w[i]) / 2
+		if d := avg.w[i] - want; d > 1e-6 || d < -1e-6 {
+			t.Fatalf("averaged weight %d = %v, want %v", i, avg.w[i], want)
+		}
+		differ = differ || a1.w[i] != a2.w[i]
+	}
+	if !differ {
+		t.Error("the two shuffle seeds trained identical models")
+	}
 	if _, err := unmarshalModel([]byte("not gzip")); err == nil {
 		t.Error("garbage weights accepted")
 	}
