@@ -165,7 +165,7 @@ func TestTricky(t *testing.T) {
 // TestBlindSetsAreNotTrainedOn keeps the held-out sets honest: no line of
 // the training files (data/*.tsv) may appear, case aside, in a blind set.
 // Different helpers sometimes write the same short question word for word
-// ("How do fireworks get their colors?"); session 10 found 46 such lines
+// ("How do fireworks get their colors?"); session 10 found 43 such lines
 // and took them out of training.
 func TestBlindSetsAreNotTrainedOn(t *testing.T) {
 	blind := map[string]string{}
